@@ -1,1 +1,5 @@
-"""models layer."""
+"""Density models and evaluation: the MULDE estimator, GMM fusion, frame scores and metrics (no Prefect)."""
+
+from models.mulde import MULDE
+
+__all__ = ["MULDE"]
