@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -62,7 +63,8 @@ class MULDE(BaseEstimator):
 
     Fitted attributes: ``n_features_in_``, ``mean_``, ``scale_`` (standardisation), ``network_``,
     ``scales_`` (the L test σ), ``gmm_``, ``train_scale_mean_``, ``train_scale_std_`` (for the
-    max/median/mean aggregates), ``loss_history_`` (per-epoch mean DSM, regulariser and total loss).
+    max/median/mean aggregates), ``loss_history_`` (per-epoch mean DSM, regulariser and total loss),
+    ``training_seconds_`` (wall time of the optimisation loop alone).
     """
 
     def __init__(
@@ -135,7 +137,9 @@ class MULDE(BaseEstimator):
                 layernorm=self.layernorm,
                 dropout=self.dropout,
             ).to(self.device_)
+        started = time.perf_counter()
         self.loss_history_ = self._train(self._standardise(X), seed)
+        self.training_seconds_ = time.perf_counter() - started
 
         z_train = self.scale_scores(X)
         self.train_scale_mean_ = z_train.mean(axis=0)
@@ -347,9 +351,7 @@ def _validate_matrix(X: np.ndarray, n_features: int | None) -> np.ndarray:
     return X
 
 
-def _lr_scheduler(
-    optimizer: torch.optim.Optimizer, schedule: str, epochs: int
-) -> torch.optim.lr_scheduler.LRScheduler:
+def _lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str, epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-epoch learning-rate schedule."""
     if schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
