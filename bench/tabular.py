@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-import arff
 import numpy as np
 from pyod.models.gmm import GMM
 from pyod.models.iforest import IForest
 from pyod.models.kde import KDE
 from pyod.models.knn import KNN
 from pyod.models.lof import LOF
+from scipy.io import arff
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,13 +41,10 @@ BASELINES = {
 
 def load_arff(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Features and 0/1 outlier labels; the 'id' column is dropped."""
-    with path.open() as handle:
-        table = arff.load(handle)
-    names = [name for name, _ in table["attributes"]]
-    data = np.asarray(table["data"], dtype=np.float64)
-    label = names.index("outlier")
-    features = [i for i, name in enumerate(names) if name not in ("id", "outlier")]
-    return data[:, features], data[:, label].astype(np.int64)
+    records, meta = arff.loadarff(path)
+    features = [name for name in meta.names() if name not in ("id", "outlier")]
+    X = np.column_stack([records[name] for name in features]).astype(np.float64)
+    return X, records["outlier"].astype(np.int64)
 
 
 def one_class_split(
