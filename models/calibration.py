@@ -1,0 +1,64 @@
+"""Per-feature-type calibration with training-score statistics, then the sum over types (AI-VAD, method.md §3.3).
+
+AI-VAD min-max scales each feature type's frame scores with statistics of that type's *training object*
+scores: the minimum and the 99.9th percentile (velocity, pose) or the maximum (deep). The calibrated
+types are then summed. A frame where a type has no object gets the calibrated value ``empty_fill``
+(0 = the training minimum, as AI-VAD does for frames without poses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+#: AI-VAD's upper statistic per feature type: a percentile, or "max".
+AIVAD_UPPER: dict[str, float | str] = {"velocity": 99.9, "pose": 99.9, "deep_features": "max"}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Affine map (s − low) / (high − low) fitted on training scores."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def fit(cls, train_scores: np.ndarray, upper: float | str = 99.9, *, name: str = "scores") -> Calibration:
+        """``low`` = min of the training scores, ``high`` = their ``upper`` percentile, or max for "max"."""
+        train_scores = np.asarray(train_scores, dtype=np.float64).ravel()
+        if train_scores.size == 0 or not np.isfinite(train_scores).all():
+            raise ValueError(f"{name}: calibration needs finite training scores, got {train_scores.size} values")
+        if upper == "max":
+            high = float(train_scores.max())
+        elif isinstance(upper, int | float) and 0 < upper <= 100:
+            high = float(np.percentile(train_scores, upper))
+        else:
+            raise ValueError(f"{name}: upper must be 'max' or a percentile in (0, 100], got {upper!r}")
+        low = float(train_scores.min())
+        if not high > low:
+            raise ValueError(f"{name}: training scores are constant up to the {upper} statistic ({low}); cannot scale")
+        return cls(low, high)
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        return (np.asarray(scores, dtype=np.float64) - self.low) / (self.high - self.low)
+
+
+def fuse_calibrated(
+    frame_scores: Mapping[str, np.ndarray], calibrations: Mapping[str, Calibration], empty_fill: float = 0.0
+) -> np.ndarray:
+    """Sum of the calibrated per-type frame scores; NaN (a frame with no object of that type) → ``empty_fill``."""
+    if not frame_scores:
+        raise ValueError("no feature types to fuse")
+    missing = set(frame_scores) - set(calibrations)
+    if missing:
+        raise ValueError(f"no calibration for feature type(s) {sorted(missing)}")
+    lengths = {name: len(s) for name, s in frame_scores.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"feature types cover different frame counts: {lengths}")
+    total = np.zeros(next(iter(lengths.values())))
+    for name, scores in frame_scores.items():
+        calibrated = calibrations[name].transform(scores)
+        total += np.where(np.isnan(calibrated), empty_fill, calibrated)
+    return total

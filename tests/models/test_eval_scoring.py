@@ -1,0 +1,52 @@
+"""Frame aggregation, calibration and smoothing against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.calibration import Calibration, fuse_calibrated
+from models.frame_scores import object_to_frame_scores
+from models.smoothing import smooth_scores, smooth_videos
+
+
+def test_frame_score_is_max_over_objects_and_empty_frames_get_the_given_value() -> None:
+    frames = np.array([0, 0, 2, 4])
+    scores = np.array([1.0, 3.0, 2.0, -1.0])
+    np.testing.assert_array_equal(object_to_frame_scores(frames, scores, 6), [3, np.nan, 2, np.nan, -1, np.nan])
+    np.testing.assert_array_equal(object_to_frame_scores(frames, scores, 5, empty_value=-7), [3, -7, 2, -7, -1])
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        object_to_frame_scores(frames, scores, 4)
+
+
+def test_calibration_uses_min_and_percentile_or_max_of_training_scores() -> None:
+    train = np.arange(1001, dtype=float)  # 99.9th percentile = 999 (linear interpolation at rank 999)
+    percentile = Calibration.fit(train, 99.9)
+    assert percentile.low == 0.0 and percentile.high == pytest.approx(999.0)
+    assert percentile.transform(np.array([499.5]))[0] == pytest.approx(0.5)
+    assert Calibration.fit(train, "max").high == 1000.0
+    with pytest.raises(ValueError, match="pose: training scores are constant"):
+        Calibration.fit(np.ones(5), name="pose")
+
+
+def test_fusion_sums_calibrated_types_and_fills_empty_frames_with_training_minimum() -> None:
+    frame_scores = {"velocity": np.array([0.0, 999.0, np.nan]), "deep_features": np.array([10.0, 20.0, 30.0])}
+    calibrations = {"velocity": Calibration(0.0, 999.0), "deep_features": Calibration(10.0, 30.0)}
+    np.testing.assert_allclose(fuse_calibrated(frame_scores, calibrations), [0.0, 1.5, 1.0])
+    np.testing.assert_allclose(fuse_calibrated(frame_scores, calibrations, empty_fill=-1.0), [0.0, 1.5, 0.0])
+    with pytest.raises(ValueError, match="no calibration for feature type"):
+        fuse_calibrated({"pose": np.zeros(3)}, calibrations)
+
+
+def test_gaussian_smoothing_matches_the_normalised_kernel_and_stays_within_a_video() -> None:
+    impulse = np.zeros(41)
+    impulse[20] = 1.0
+    smoothed = smooth_scores(impulse, sigma=1.0)
+    # scipy truncates at 4σ: weights exp(-x²/2) for x = -4..4, normalised.
+    z = 1 + 2 * sum(np.exp(-(x**2) / 2) for x in range(1, 5))
+    assert smoothed[20] == pytest.approx(1 / z)
+    assert smoothed[21] == pytest.approx(np.exp(-0.5) / z)
+    assert smoothed[25] == 0.0 and smoothed.sum() == pytest.approx(1.0)
+    out = smooth_videos({"a": np.zeros(5), "b": np.array([9.0, 0, 0, 0, 0])}, sigma=3)
+    np.testing.assert_array_equal(out["a"], np.zeros(5))  # nothing leaks from video b
+    np.testing.assert_array_equal(smooth_scores(np.array([1.0, 5.0]), 0), [1.0, 5.0])
