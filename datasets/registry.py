@@ -1,0 +1,33 @@
+"""Adapters by name: ``get_adapter("ped2", root).videos("test")``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from datasets.avenue import Avenue
+from datasets.base import DatasetAdapter
+from datasets.folder import FolderDataset
+from datasets.shanghaitech import ShanghaiTech
+from datasets.ubnormal import UBnormal
+from datasets.ucf_crime import UCFCrime
+from datasets.ucsd import UCSDPed
+
+ADAPTERS: dict[str, Callable[[Path], DatasetAdapter]] = {
+    "ped2": lambda root: UCSDPed(root, "ped2"),
+    "ped1": lambda root: UCSDPed(root, "ped1"),
+    "avenue": Avenue,
+    "shanghaitech": ShanghaiTech,
+    "ubnormal": UBnormal,
+    "ucf_crime": UCFCrime,
+    "folder": FolderDataset,
+}
+
+
+def get_adapter(name: str, root: str | Path) -> DatasetAdapter:
+    if name not in ADAPTERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(ADAPTERS)}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset root {root} does not exist; pass the folder that holds the {name} copy")
+    return ADAPTERS[name](root)
