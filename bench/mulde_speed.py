@@ -139,9 +139,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1, help="timed training epochs")
     parser.add_argument("--n-score", type=int, default=1024, help="samples scored at 16 levels")
     parser.add_argument("--scoring-batch-size", type=int, default=1024)
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        choices=["cpu", "cuda"],
+        default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"],
+    )
     args = parser.parse_args()
 
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = args.devices
     gpu = f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else ""
     print(
         f"MULDE speed: d={args.dim}, hidden={args.hidden}, batch={args.batch_size}, L=16, "

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The one prepared GPU check, for a session lent a device machine (see README "Benchmarks").
+# Runs on the device's own python3 (it has torch, numpy, scikit-learn); prints every figure in one go.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+python3 -c "import torch, sklearn, tqdm; print('torch', torch.__version__, torch.cuda.get_device_name())"
+python3 bench/mulde_speed.py --devices cuda --train-batches 8 --epochs 2 --n-score 16384 --scoring-batch-size 4096
