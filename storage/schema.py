@@ -16,6 +16,7 @@ class BoxSource(IntEnum):
     DETECTOR = 0
     FOREGROUND = 1
     WHOLE_FRAME = 2
+    IMPORTED = 3  # features imported without their boxes (AI-VAD's release); boxes and confidence are NaN
 
 
 @dataclass(frozen=True)
