@@ -21,12 +21,13 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
-from models.calibration import Calibration, fuse_calibrated
+from models.calibration import AIVAD_UPPER, Calibration, fuse_calibrated
 from models.frame_scores import object_to_frame_scores
 from models.metrics import macro_auc, micro_auc, per_video_auc
 from models.plots import plot_video_scores
 from models.smoothing import smooth_videos
 from storage import FeatureStore, read_shard, stack_features
+from storage.aivad import AIVAD_FEATURES, AIVAD_STAGE, aivad_config
 
 
 class Estimator(Protocol):
@@ -52,6 +53,14 @@ class FeatureSource:
     @property
     def key(self) -> str:
         return self.feature or self.name
+
+
+def aivad_sources(dataset: str, features: Sequence[str] = AIVAD_FEATURES) -> list[FeatureSource]:
+    """Sources for features imported with ``storage.aivad.import_aivad``, calibrated as AI-VAD does.
+
+    For ShanghaiTech AI-VAD's released code uses velocity + pose only (method.md §3.3): pass those two.
+    """
+    return [FeatureSource(f, AIVAD_STAGE, aivad_config(dataset, f), upper=AIVAD_UPPER[f]) for f in features]
 
 
 @dataclass

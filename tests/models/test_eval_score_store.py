@@ -125,3 +125,12 @@ def test_tiny_mulde_end_to_end_separates_far_objects(tmp_path: Path) -> None:
     assert result.metrics["micro_auc_unsmoothed"] > 0.95
     assert result.metrics["macro_auc_skip_single_class"] > 0.95
     assert (tmp_path / "out" / "models" / "deep.mulde").is_file()
+
+
+def test_aivad_sources_point_at_imported_stages_with_aivad_calibration() -> None:
+    from models.score_store import aivad_sources
+    from storage.aivad import AIVAD_STAGE, aivad_config
+
+    velocity, deep = aivad_sources("ped2", ["velocity", "deep_features"])
+    assert (velocity.stage, velocity.config, velocity.upper) == (AIVAD_STAGE, aivad_config("ped2", "velocity"), 99.9)
+    assert deep.key == "deep_features" and deep.upper == "max"
