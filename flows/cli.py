@@ -1,2 +1,115 @@
-def main() -> None:
-    raise SystemExit("not yet")
+"""``mulde-vad``: the flows from the command line.
+
+    mulde-vad demo                       # generate the synthetic dataset, run the whole DAG, print AUCs
+    mulde-vad run CONFIG                 # the whole DAG for configs/CONFIG.yaml (or a path)
+    mulde-vad extract|train|score|evaluate CONFIG
+    mulde-vad import-aivad CONFIG --features-dir D --clip-lengths-dir C
+    mulde-vad ui                         # local Prefect server + deployments + a worker
+
+Every run command accepts ``--set section.field=value`` (YAML values) and ``--runner``/``--address``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flows.config import ConfigError, PipelineConfig, load_config
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected section.field=value")
+        overrides[key] = yaml.safe_load(value)
+    if args.runner:
+        overrides["runner.kind"] = args.runner
+    if args.address:
+        overrides.update({"runner.kind": "dask", "runner.address": args.address})
+    return overrides
+
+
+def print_summary(summary: Any) -> None:
+    counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
+    print(f"\n{summary.name}: {counts}\ntimings: {timings} (total {sum(summary.timings.values()):.1f}s)")
+    if summary.evaluation is None:
+        return
+    print(f"\n{'scores':<16}{'micro AUC':>10}{'macro AUC':>10}{'macro (skip)':>14}")
+    for name, row in summary.evaluation.aucs.items():
+        print(f"{name:<16}{100 * row['micro']:>10.2f}{100 * row['macro']:>10.2f}{100 * row['macro_skip']:>14.2f}")
+    print(f"\nreport: {summary.report}\nper-frame scores: {summary.evaluation.scores_dir}")
+
+
+def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
+    from flows import pipeline  # Prefect imports take a few seconds: only when a flow runs
+
+    flows = {
+        "demo": pipeline.pipeline_flow,
+        "run": pipeline.pipeline_flow,
+        "extract": pipeline.extract_flow,
+        "train": pipeline.train_flow,
+        "score": pipeline.score_flow,
+        "evaluate": pipeline.evaluate_flow,
+    }
+    if args.command == "import-aivad":
+        summary = pipeline.import_aivad_flow(config, args.features_dir, args.clip_lengths_dir)
+    else:
+        summary = flows[args.command](config)
+    print_summary(summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mulde-vad", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
+    common.add_argument("--runner", choices=["thread", "dask"], help="task runner for per-video extraction")
+    common.add_argument("--address", help="tcp://host:8786 of an existing Dask scheduler (implies --runner dask)")
+    demo = commands.add_parser("demo", parents=[common], help="synthetic dataset through the whole DAG")
+    demo.add_argument("--preset", help="extraction preset (default weightfree; e.g. one using YOLO + CLIP weights)")
+    for name, text in [
+        ("run", "the whole DAG"),
+        ("extract", "extract features into the store"),
+        ("train", "up to trained MULDE models"),
+        ("score", "up to per-video frame scores"),
+        ("evaluate", "the whole DAG, reusing everything stored"),
+    ]:
+        commands.add_parser(name, parents=[common], help=text).add_argument("config", help="name in configs/ or path")
+    aivad = commands.add_parser("import-aivad", parents=[common], help="train/evaluate on AI-VAD's released features")
+    aivad.add_argument("config")
+    aivad.add_argument("--features-dir", type=Path, required=True, help="extracted_features/<ds> of AI-VAD")
+    aivad.add_argument("--clip-lengths-dir", type=Path, required=True, help="data/<ds> holding *_clip_lengths.npy")
+    ui = commands.add_parser("ui", help="local Prefect server (127.0.0.1, SQLite), deployments and a worker")
+    ui.add_argument("--port", type=int, default=4200)
+    ui.add_argument("--no-worker", action="store_true", help="only the server")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "ui":
+        from flows.ui import serve_ui
+
+        return serve_ui(port=args.port, worker=not args.no_worker)
+    try:
+        overrides = _overrides(args)
+        if args.command == "demo" and args.preset:
+            overrides["extraction.preset"] = args.preset
+        config = load_config("demo" if args.command == "demo" else args.config, overrides)
+    except ConfigError as exc:
+        print(f"mulde-vad: {exc}", file=sys.stderr)
+        return 2
+    return _run(args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,7 @@ and the Prefect UI renders the flow parameters as a form. Defaults are the paper
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,8 +140,20 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     raise ConfigError(f"{name_or_path}: no such config file (or a name in {CONFIG_DIR}: {', '.join(names)})")
 
 
-def load_config(name_or_path: str | Path, **overrides: Any) -> PipelineConfig:
-    """Read and validate a YAML config; ``overrides`` replace top-level sections (e.g. ``mulde={...}``).
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """``set_dotted(raw, "mulde.epochs", 5)`` sets ``raw["mulde"]["epochs"] = 5``, creating sections."""
+    *sections, leaf = dotted.split(".")
+    node = raw
+    for section in sections:
+        child = node.setdefault(section, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {section} is a value, not a section")
+        node = child
+    node[leaf] = value
+
+
+def load_config(name_or_path: str | Path, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
+    """Read and validate a YAML config; ``overrides`` set dotted fields first (``{"mulde.epochs": 5}``).
 
     Relative paths in the file are taken relative to the current directory, like the CLI's arguments.
     """
@@ -151,11 +164,8 @@ def load_config(name_or_path: str | Path, **overrides: Any) -> PipelineConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(raw).__name__}")
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(raw.get(key), dict):
-            raw[key] = {**raw[key], **value}
-        else:
-            raw[key] = value
+    for dotted, value in (overrides or {}).items():
+        set_dotted(raw, dotted, value)
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as exc:

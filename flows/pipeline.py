@@ -1,0 +1,226 @@
+"""The Prefect flows: ``pipeline`` end to end, and ``extract`` / ``train`` / ``score`` / ``evaluate`` up to a stage.
+
+Every stage reads and writes the feature store, which is the cache: a stage flow reruns everything up
+to its stage, and finished work (valid shards, saved models) is skipped. A rerun of a failed run
+therefore recomputes exactly the videos that did not finish. Per-video tasks are mapped, so one bad
+video fails alone: the others finish and are stored, then the flow fails naming the bad ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from datasets import VideoRecord
+from flows.config import PipelineConfig, RunnerSettings, load_config
+from storage import read_shard
+from storage.aivad import AIVAD_FEATURES
+from tasks.discover import DatasetIndex, discover_task
+from tasks.evaluate import Evaluation, evaluate_task
+from tasks.extract import ExtractResult, extract_task, extraction_config
+from tasks.import_aivad import import_task
+from tasks.report import report_task
+from tasks.score import ScoreResult, score_task
+from tasks.train import TrainedModel, train_task
+
+Stage = Literal["extract", "train", "score", "evaluate"]
+#: feature type → video id → the object shard holding that feature for that video
+FeatureShards = dict[str, dict[str, Path]]
+
+
+class VideosFailed(RuntimeError):
+    """Some per-video tasks failed; the others are stored and a rerun redoes only these."""
+
+
+@dataclass
+class RunSummary:
+    """What a flow run did: counts, timings, and (from ``score`` on) the evaluation."""
+
+    name: str
+    counts: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    models: list[TrainedModel] = field(default_factory=list)
+    evaluation: Evaluation | None = None
+    report: Path | None = None
+
+
+def task_runner(settings: RunnerSettings) -> Any:
+    """Threads in this process, or Dask: a LocalCluster of ``max_workers`` processes or an existing scheduler."""
+    if settings.kind == "thread":
+        return ThreadPoolTaskRunner(max_workers=settings.max_workers)
+    from prefect_dask import DaskTaskRunner  # imported only when asked for: dask is slow to import
+
+    if settings.address:
+        return DaskTaskRunner(address=settings.address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.max_workers, "threads_per_worker": 1})
+
+
+def resolve(config: PipelineConfig | str) -> PipelineConfig:
+    return config if isinstance(config, PipelineConfig) else load_config(config)
+
+
+def _collect(futures: Sequence[PrefectFuture], what: str, on_done: Callable[[int], None] | None = None) -> list:
+    """Wait for every future; raise VideosFailed naming the failed ones after all have finished."""
+    results, failed = [], []
+    for done, future in enumerate(as_completed(list(futures)), start=1):
+        state = future.state
+        if state.is_completed():
+            results.append(future.result())
+        else:
+            failed.append(f"{future.task_run_id} ({state.name}: {state.message})")
+        if on_done:
+            on_done(done)
+    if failed:
+        raise VideosFailed(f"{len(failed)} of {len(futures)} {what} task(s) failed: " + "; ".join(failed))
+    return results
+
+
+@flow(name="extract-videos", log_prints=True)
+def extract_videos(records: list[VideoRecord], preset: str, overrides: dict[str, Any], store: Path) -> list:
+    """Map extraction over videos on the configured task runner, with a progress artifact."""
+    config = extraction_config(preset, overrides)
+    progress = create_progress_artifact(0.0, description=f"extracting {len(records)} videos")
+
+    def on_done(done: int) -> None:
+        update_progress_artifact(progress, 100.0 * done / len(records))
+
+    futures = [extract_task.submit(record, config, store) for record in records]
+    return _collect(futures, "extraction", on_done)
+
+
+def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> FeatureShards:
+    records = [*index.train, *index.test]
+    runner = extract_videos.with_options(task_runner=task_runner(cfg.runner))
+    results: list[ExtractResult] = runner(records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store)
+    computed = sum(r.computed for r in results)
+    summary.counts.update(extracted=computed, extraction_skipped=len(results) - computed)
+    shards = {r.video_id: r.path for r in results}
+    return _select(cfg, {name: shards for name in read_shard(results[0].path).features})
+
+
+def _select(cfg: PipelineConfig, features: FeatureShards) -> FeatureShards:
+    """The feature types named in ``evaluation.feature_types`` (all when unset)."""
+    wanted = cfg.evaluation.feature_types or list(features)
+    unknown = sorted(set(wanted) - set(features))
+    if unknown:
+        raise ValueError(f"evaluation.feature_types: {unknown} are not in the store; available: {sorted(features)}")
+    return {name: features[name] for name in wanted}
+
+
+def _train(cfg: PipelineConfig, index: DatasetIndex, features: FeatureShards, summary: RunSummary) -> None:
+    params = cfg.mulde.model_dump()
+    for feature, shards in features.items():  # one at a time: each fit already uses every core
+        upper = cfg.evaluation.calibration_upper.get(feature)
+        train_shards = [shards[r.video_id] for r in index.train]
+        summary.models.append(train_task(feature, train_shards, params, cfg.store, upper))
+    summary.counts.update(
+        models_trained=sum(m.computed for m in summary.models),
+        training_objects={m.feature: m.n_train for m in summary.models},
+    )
+
+
+def _score(cfg: PipelineConfig, index: DatasetIndex, features: FeatureShards, summary: RunSummary) -> dict[str, Path]:
+    futures = [
+        score_task.submit(r.video_id, {f: s[r.video_id] for f, s in features.items()}, summary.models, cfg.store)
+        for r in index.test
+    ]
+    results: list[ScoreResult] = _collect(futures, "scoring")
+    summary.counts.update(scored=sum(r.computed for r in results), scoring_skipped=sum(not r.computed for r in results))
+    return {r.video_id: r.path for r in results}
+
+
+def run_stages(
+    cfg: PipelineConfig, until: Stage, features: Callable[[DatasetIndex], FeatureShards] | None = None
+) -> RunSummary:
+    """Discover → extract → train → score → evaluate + report, stopping after ``until``.
+
+    ``features`` (e.g. an import of AI-VAD's released features) replaces extraction.
+    """
+    logger = get_run_logger()
+    summary = RunSummary(cfg.name)
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        summary.timings[stage] = now - clock
+        clock = now
+        logger.info("%s done in %.1f s", stage, summary.timings[stage])
+
+    index = discover_task(
+        cfg.dataset.name, cfg.dataset.root, cfg.dataset.demo.model_dump() if cfg.dataset.demo else None
+    )
+    summary.counts.update(dataset=cfg.dataset.name, train_videos=len(index.train), test_videos=len(index.test))
+    lap("discover")
+    shards = _extract(cfg, index, summary) if features is None else _select(cfg, features(index))
+    lap("extract" if features is None else "import")
+    if until == "extract":
+        return summary
+    _train(cfg, index, shards, summary)
+    lap("train")
+    if until == "train":
+        return summary
+    scores = _score(cfg, index, shards, summary)
+    lap("score")
+    if until == "score":
+        return summary
+    output = cfg.output / cfg.name
+    summary.evaluation = evaluate_task(
+        scores, index.labels, summary.models, output, cfg.evaluation.smoothing_sigma, cfg.evaluation.plots
+    )
+    lap("evaluate")
+    summary.report = report_task(
+        cfg.name, cfg.model_dump(mode="json"), summary.counts, summary.timings, summary.evaluation, output
+    )
+    return summary
+
+
+@flow(name="extract", log_prints=True)
+def extract_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+    """Extract every train and test video into the store (finished shards are skipped)."""
+    return run_stages(resolve(config), "extract")
+
+
+@flow(name="train", log_prints=True)
+def train_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+    """Extract what is missing, then fit one MULDE + GMM per feature type (saved models are reused)."""
+    return run_stages(resolve(config), "train")
+
+
+@flow(name="score", log_prints=True)
+def score_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+    """Everything up to the per-video raw frame scores of the test split (stored as frame shards)."""
+    return run_stages(resolve(config), "score")
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+    """Recompute metrics, plots and the report from the stored scores (and anything missing before them)."""
+    return run_stages(resolve(config), "evaluate")
+
+
+@flow(name="pipeline", log_prints=True)
+def pipeline_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+    """The whole DAG from one config: discover, extract, train, score, evaluate, report."""
+    return run_stages(resolve(config), "evaluate")
+
+
+@flow(name="import-aivad", log_prints=True)
+def import_aivad_flow(config: PipelineConfig | str, features_dir: Path, clip_lengths_dir: Path) -> RunSummary:
+    """Import AI-VAD's released features (the paper's object-centric input), then train, score and evaluate."""
+    cfg = resolve(config)
+
+    def imported(index: DatasetIndex) -> FeatureShards:
+        return import_task(
+            index, features_dir, clip_lengths_dir, cfg.store, cfg.evaluation.feature_types or AIVAD_FEATURES
+        )
+
+    return run_stages(cfg, "evaluate", features=imported)

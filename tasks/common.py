@@ -1,0 +1,40 @@
+"""What every stage shares: the code version that enters every cache key, and atomic small-file writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from storage import SCHEMA_VERSION, config_hash
+
+try:
+    _PACKAGE_VERSION = metadata.version("mulde-vad")
+except metadata.PackageNotFoundError:  # running from a plain checkout
+    _PACKAGE_VERSION = "0+unknown"
+
+#: Enters every stage key: a new release or shard schema never reuses results of an older one.
+CODE_VERSION = f"{_PACKAGE_VERSION}/schema{SCHEMA_VERSION}"
+
+
+def stage_key(stage: str, config: Mapping[str, Any], upstream: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The configuration a stage is keyed by: its own settings, the keys of its inputs, and the code version.
+
+    The feature store hashes this mapping into the stage directory, so the directory name *is* the cache key.
+    """
+    return {"stage": stage, "config": dict(config), "upstream": dict(upstream or {}), "code": CODE_VERSION}
+
+
+def key_hash(key: Mapping[str, Any]) -> str:
+    return config_hash(key)
+
+
+def write_json_atomic(path: Path, payload: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(temp, path)
+    return path

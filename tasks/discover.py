@@ -1,0 +1,42 @@
+"""Stage 1: list a dataset's train and test videos (generating the demo dataset first when asked)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prefect import task
+
+from datasets import VideoRecord, get_adapter
+from datasets.demo import DemoSpec, generate_demo
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    name: str
+    train: list[VideoRecord]
+    test: list[VideoRecord]
+
+    @property
+    def labels(self) -> dict[str, np.ndarray]:
+        return {r.video_id: r.labels for r in self.test if r.labels is not None}
+
+
+def discover(name: str, root: Path, demo: Mapping[str, Any] | None = None) -> DatasetIndex:
+    """The adapter's video records; ``demo`` is the generic folder layout, generated on first use."""
+    if name == "demo":
+        generate_demo(root, DemoSpec(**(demo or {})))
+    adapter = get_adapter("folder" if name == "demo" else name, root)
+    index = DatasetIndex(name, adapter.videos("train"), adapter.videos("test"))
+    if not index.train or not index.test:
+        raise ValueError(
+            f"{root}: dataset {name!r} has {len(index.train)} train and {len(index.test)} test "
+            "videos; both splits need at least one"
+        )
+    return index
+
+
+discover_task = task(discover, name="discover-dataset", retries=2, retry_delay_seconds=2)

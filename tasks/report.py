@@ -1,0 +1,91 @@
+"""Stage 6: the run's report, as Prefect artifacts (markdown, AUC table, score plots) and as files.
+
+Artifacts are what the Prefect UI shows on the flow run's "Artifacts" tab; the same markdown is also
+written to ``output/report.md`` so a run without a server leaves a readable record.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks.common import write_json_atomic
+from tasks.evaluate import Evaluation
+
+#: Plots embedded inline (data URIs) in the plots artifact; more videos are listed as file paths.
+MAX_INLINE_PLOTS = 12
+
+
+def _artifact_key(name: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+def auc_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
+    return [{"scores": name, **{k: round(v, 4) for k, v in row.items()}} for name, row in evaluation.aucs.items()]
+
+
+def render_markdown(
+    name: str,
+    config: Mapping[str, Any],
+    counts: Mapping[str, Any],
+    timings: Mapping[str, float],
+    evaluation: Evaluation,
+) -> str:
+    lines = [f"# mulde-vad run `{name}`", "", "## AUC-ROC (frame level, %)", ""]
+    lines += ["| scores | micro | macro (AI-VAD padding) | macro (skip single-class) |", "|---|---|---|---|"]
+    lines += [
+        f"| {r['scores']} | {100 * r['micro']:.2f} | {100 * r['macro']:.2f} | {100 * r['macro_skip']:.2f} |"
+        for r in auc_rows(evaluation)
+    ]
+    lines += ["", "## Counts", "", *(f"- {k}: {v}" for k, v in counts.items())]
+    lines += [f"- test frames: {evaluation.n_frames} ({evaluation.n_anomalous} anomalous)"]
+    lines += ["", "## Timings (s)", "", *(f"- {k}: {v:.1f}" for k, v in timings.items())]
+    lines += ["", f"Per-frame scores: `{evaluation.scores_dir}`", "", "## Config", "", "```json"]
+    lines += [json.dumps(config, indent=2, default=str), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _plots_markdown(plots: Mapping[str, Path]) -> str:
+    parts = ["# Per-video scores (fused, smoothed; red = ground-truth anomalies)", ""]
+    for i, (video, path) in enumerate(sorted(plots.items())):
+        if i < MAX_INLINE_PLOTS:
+            data = base64.b64encode(Path(path).read_bytes()).decode()
+            parts += [f"### {video}", "", f"![{video}](data:image/png;base64,{data})", ""]
+        else:
+            parts += [f"- {video}: `{path}`"]
+    return "\n".join(parts) + "\n"
+
+
+def report(
+    name: str,
+    config: Mapping[str, Any],
+    counts: Mapping[str, Any],
+    timings: Mapping[str, float],
+    evaluation: Evaluation,
+    output: Path,
+) -> Path:
+    """Publish the report artifacts and write ``output/report.md`` and ``output/aucs.json``; return the report path."""
+    markdown = render_markdown(name, config, counts, timings, evaluation)
+    key = _artifact_key(name)
+    create_markdown_artifact(markdown, key=f"{key}-report", description=f"mulde-vad report for {name}")
+    create_table_artifact(auc_rows(evaluation), key=f"{key}-auc", description="micro / macro AUC per feature type")
+    if evaluation.plots:
+        create_markdown_artifact(_plots_markdown(evaluation.plots), key=f"{key}-plots", description="score plots")
+    path = output / "report.md"
+    temp = path.with_name(f".report.md.{os.getpid()}.tmp")
+    temp.write_text(markdown)
+    os.replace(temp, path)
+    write_json_atomic(output / "aucs.json", evaluation.aucs)
+    return path
+
+
+report_task = task(report, name="report", cache_policy=NO_CACHE)
