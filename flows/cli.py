@@ -45,7 +45,7 @@ def print_summary(summary: Any) -> None:
     print(f"\n{'scores':<16}{'micro AUC':>10}{'macro AUC':>10}{'macro (skip)':>14}")
     for name, row in summary.evaluation.aucs.items():
         print(f"{name:<16}{100 * row['micro']:>10.2f}{100 * row['macro']:>10.2f}{100 * row['macro_skip']:>14.2f}")
-    print(f"\nreport: {summary.report}\nper-frame scores: {summary.evaluation.scores_dir}")
+    print(f"\nreport: {summary.report}\nper-frame scores: {summary.evaluation.files['scores_csv']}")
 
 
 def _run(args: argparse.Namespace, config: PipelineConfig) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,19 +21,20 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from datasets import VideoRecord
 from flows.config import PipelineConfig, RunnerSettings, load_config
+from models.calibration import AIVAD_UPPER
+from models.score_store import FeatureSource
 from storage import read_shard
 from storage.aivad import AIVAD_FEATURES
 from tasks.discover import DatasetIndex, discover_task
 from tasks.evaluate import Evaluation, evaluate_task
-from tasks.extract import ExtractResult, extract_task, extraction_config
+from tasks.extract import STAGE as EXTRACT_STAGE
+from tasks.extract import ExtractResult, extract_key, extract_task, extraction_config
 from tasks.import_aivad import import_task
 from tasks.report import report_task
 from tasks.score import ScoreResult, score_task
 from tasks.train import TrainedModel, train_task
 
 Stage = Literal["extract", "train", "score", "evaluate"]
-#: feature type → video id → the object shard holding that feature for that video
-FeatureShards = dict[str, dict[str, Path]]
 
 
 class VideosFailed(RuntimeError):
@@ -96,49 +97,53 @@ def extract_videos(records: list[VideoRecord], preset: str, overrides: dict[str,
     return _collect(futures, "extraction", on_done)
 
 
-def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> FeatureShards:
+def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> list[FeatureSource]:
     records = [*index.train, *index.test]
     runner = extract_videos.with_options(task_runner=task_runner(cfg.runner))
     results: list[ExtractResult] = runner(records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store)
     computed = sum(r.computed for r in results)
     summary.counts.update(extracted=computed, extraction_skipped=len(results) - computed)
-    shards = {r.video_id: r.path for r in results}
-    return _select(cfg, {name: shards for name in read_shard(results[0].path).features})
+    key = extract_key(extraction_config(cfg.extraction.preset, cfg.extraction.overrides))
+    names = read_shard(results[0].path).features
+    return [FeatureSource(name, EXTRACT_STAGE, key, upper=default_upper(name)) for name in names]
 
 
-def _select(cfg: PipelineConfig, features: FeatureShards) -> FeatureShards:
-    """The feature types named in ``evaluation.feature_types`` (all when unset)."""
-    wanted = cfg.evaluation.feature_types or list(features)
-    unknown = sorted(set(wanted) - set(features))
+def default_upper(feature: str) -> float | str:
+    """AI-VAD's upper calibration statistic for its feature types, the 99.9th percentile otherwise."""
+    return AIVAD_UPPER.get(feature, 99.9)
+
+
+def _select(cfg: PipelineConfig, sources: list[FeatureSource]) -> list[FeatureSource]:
+    """The feature types named in ``evaluation.feature_types`` (all when unset), with configured calibration."""
+    by_name = {s.name: s for s in sources}
+    wanted = cfg.evaluation.feature_types or list(by_name)
+    unknown = sorted(set(wanted) - set(by_name))
     if unknown:
-        raise ValueError(f"evaluation.feature_types: {unknown} are not in the store; available: {sorted(features)}")
-    return {name: features[name] for name in wanted}
+        raise ValueError(f"evaluation.feature_types: {unknown} are not in the store; available: {sorted(by_name)}")
+    upper = cfg.evaluation.calibration_upper
+    return [replace(by_name[n], upper=upper.get(n, by_name[n].upper)) for n in wanted]
 
 
-def _train(cfg: PipelineConfig, index: DatasetIndex, features: FeatureShards, summary: RunSummary) -> None:
+def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource], summary: RunSummary) -> None:
     params = cfg.mulde.model_dump()
-    for feature, shards in features.items():  # one at a time: each fit already uses every core
-        upper = cfg.evaluation.calibration_upper.get(feature)
-        train_shards = [shards[r.video_id] for r in index.train]
-        summary.models.append(train_task(feature, train_shards, params, cfg.store, upper))
+    train_ids = [r.video_id for r in index.train]
+    for source in sources:  # one at a time: each fit already uses every core
+        summary.models.append(train_task(source, train_ids, params, cfg.store))
     summary.counts.update(
         models_trained=sum(m.computed for m in summary.models),
-        training_objects={m.feature: m.n_train for m in summary.models},
+        training_rows={m.source.name: m.n_train for m in summary.models},
     )
 
 
-def _score(cfg: PipelineConfig, index: DatasetIndex, features: FeatureShards, summary: RunSummary) -> dict[str, Path]:
-    futures = [
-        score_task.submit(r.video_id, {f: s[r.video_id] for f, s in features.items()}, summary.models, cfg.store)
-        for r in index.test
-    ]
+def _score(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> dict[str, Path]:
+    futures = [score_task.submit(r.video_id, summary.models, cfg.store) for r in index.test]
     results: list[ScoreResult] = _collect(futures, "scoring")
     summary.counts.update(scored=sum(r.computed for r in results), scoring_skipped=sum(not r.computed for r in results))
     return {r.video_id: r.path for r in results}
 
 
 def run_stages(
-    cfg: PipelineConfig, until: Stage, features: Callable[[DatasetIndex], FeatureShards] | None = None
+    cfg: PipelineConfig, until: Stage, features: Callable[[DatasetIndex], list[FeatureSource]] | None = None
 ) -> RunSummary:
     """Discover → extract → train → score → evaluate + report, stopping after ``until``.
 
@@ -160,15 +165,15 @@ def run_stages(
     )
     summary.counts.update(dataset=cfg.dataset.name, train_videos=len(index.train), test_videos=len(index.test))
     lap("discover")
-    shards = _extract(cfg, index, summary) if features is None else _select(cfg, features(index))
+    sources = _select(cfg, _extract(cfg, index, summary) if features is None else features(index))
     lap("extract" if features is None else "import")
     if until == "extract":
         return summary
-    _train(cfg, index, shards, summary)
+    _train(cfg, index, sources, summary)
     lap("train")
     if until == "train":
         return summary
-    scores = _score(cfg, index, shards, summary)
+    scores = _score(cfg, index, summary)
     lap("score")
     if until == "score":
         return summary
@@ -218,7 +223,7 @@ def import_aivad_flow(config: PipelineConfig | str, features_dir: Path, clip_len
     """Import AI-VAD's released features (the paper's object-centric input), then train, score and evaluate."""
     cfg = resolve(config)
 
-    def imported(index: DatasetIndex) -> FeatureShards:
+    def imported(index: DatasetIndex) -> list[FeatureSource]:
         return import_task(
             index, features_dir, clip_lengths_dir, cfg.store, cfg.evaluation.feature_types or AIVAD_FEATURES
         )

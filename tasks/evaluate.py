@@ -1,14 +1,13 @@
 """Stage 5: calibrate, fuse, smooth and evaluate the frame scores of all test videos.
 
 Per feature type and fused (the calibrated sum, method.md §3.3): per-video Gaussian smoothing, then
-micro AUC and macro AUC (AI-VAD padding, and the skip-single-class variant). Writes one CSV of
-per-frame scores per video and, optionally, one PNG plot per video.
+micro AUC and macro AUC (AI-VAD padding, and the skip-single-class variant), with
+``models.score_store.evaluate``. The fused per-frame scores are written by ``write_scores``
+(``scores.h5``, ``scores.csv``, ``metrics.json``), plus one PNG plot per video.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,9 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from datasets.base import check_label_length
 from models.calibration import fuse_calibrated
-from models.metrics import macro_auc, micro_auc
 from models.plots import plot_video_scores
-from models.smoothing import smooth_videos
+from models.score_store import evaluate, write_scores
 from storage import read_shard
 from tasks.train import TrainedModel
 
@@ -30,32 +27,14 @@ FUSED = "fused"
 
 @dataclass(frozen=True)
 class Evaluation:
-    aucs: dict[str, dict[str, float]]  # score name ("velocity", ..., "fused") → {"micro", "macro", "macro_skip"}
+    aucs: dict[str, dict[str, float]]  # "velocity", ..., "fused" → {"micro", "macro", "macro_skip"}
     n_frames: int
     n_anomalous: int
-    scores_dir: Path
+    files: dict[str, Path]
     plots: dict[str, Path] = field(default_factory=dict)
 
 
-def _auc_row(scores: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]) -> dict[str, float]:
-    try:
-        skip = macro_auc(scores, labels, "skip")
-    except ValueError:  # no video holds both classes
-        skip = float("nan")
-    return {"micro": micro_auc(scores, labels), "macro": macro_auc(scores, labels), "macro_skip": skip}
-
-
-def _write_csv(path: Path, columns: Mapping[str, np.ndarray], labels: np.ndarray) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["frame", "label", *columns])
-        rows = np.column_stack([np.arange(len(labels)), labels, *columns.values()])
-        writer.writerows([[int(r[0]), int(r[1]), *(f"{v:.6g}" for v in r[2:])] for r in rows])
-    os.replace(temp, path)
-
-
-def evaluate(
+def evaluate_scores(
     score_shards: Mapping[str, Path],
     labels: Mapping[str, np.ndarray],
     models: Sequence[TrainedModel],
@@ -63,31 +42,38 @@ def evaluate(
     smoothing_sigma: float,
     plots: bool = True,
 ) -> Evaluation:
-    """AUC table per feature type and fused; per-frame CSVs under ``output/scores``, plots under ``output/plots``."""
-    calibrations = {m.feature: m.calibration for m in models}
+    """AUC table per feature type and fused; fused per-frame scores and plots under ``output``."""
+    calibrations = {m.source.name: m.calibration for m in models}
     raw: dict[str, dict[str, np.ndarray]] = {name: {} for name in [*calibrations, FUSED]}
     for video, path in score_shards.items():
-        shard = read_shard(path, features=list(calibrations))
-        check_label_length(labels[video], shard.n_frames, video=video, origin=path)
-        per_type = {f: shard.features[f][:, 0] for f in calibrations}
-        for feature, values in per_type.items():
-            raw[feature][video] = fuse_calibrated({feature: values}, calibrations)
+        per_type = {
+            name: values[:, 0] for name, values in read_shard(path, features=list(calibrations)).features.items()
+        }
+        for name, values in per_type.items():
+            raw[name][video] = fuse_calibrated({name: values}, calibrations)
         raw[FUSED][video] = fuse_calibrated(per_type, calibrations)
-    smoothed = {name: smooth_videos(videos, smoothing_sigma) for name, videos in raw.items()}
-    aucs = {name: _auc_row(videos, labels) for name, videos in smoothed.items()}
-
-    scores_dir, plots_dir = output / "scores", output / "plots"
-    scores_dir.mkdir(parents=True, exist_ok=True)
+    labels = {video: labels[video] for video in score_shards}
+    aucs, smoothed_fused, fused_metrics = {}, {}, {}
+    for name, videos in raw.items():
+        smoothed, metrics = evaluate(videos, labels, smoothing_sigma)
+        skip = metrics["macro_auc_skip_single_class"]
+        aucs[name] = {
+            "micro": metrics["micro_auc"],
+            "macro": metrics["macro_auc"],
+            "macro_skip": float("nan") if skip is None else skip,
+        }
+        if name == FUSED:
+            smoothed_fused, fused_metrics = smoothed, metrics
+    fused_metrics["per_feature_type"] = aucs
+    files = write_scores(output, raw[FUSED], smoothed_fused, labels, fused_metrics)
     plot_paths = {}
-    for video in score_shards:
-        _write_csv(scores_dir / f"{video}.csv", {n: smoothed[n][video] for n in smoothed}, labels[video])
-        if plots:
+    if plots:
+        for video, scores in smoothed_fused.items():
             plot_paths[video] = plot_video_scores(
-                smoothed[FUSED][video], labels[video], plots_dir / f"{video}.png", title=video, raw=raw[FUSED][video]
+                scores, labels[video], output / "plots" / f"{video}.png", title=video, raw=raw[FUSED][video]
             )
-    n_frames = sum(len(v) for v in labels.values())
     n_anomalous = int(sum(int(np.sum(v)) for v in labels.values()))
-    return Evaluation(aucs, n_frames, n_anomalous, scores_dir, plot_paths)
+    return Evaluation(aucs, fused_metrics["n_frames"], n_anomalous, files, plot_paths)
 
 
-evaluate_task = task(evaluate, name="evaluate", retries=1, cache_policy=NO_CACHE)
+evaluate_task = task(evaluate_scores, name="evaluate", retries=1, cache_policy=NO_CACHE)

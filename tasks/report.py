@@ -49,7 +49,7 @@ def render_markdown(
     lines += ["", "## Counts", "", *(f"- {k}: {v}" for k, v in counts.items())]
     lines += [f"- test frames: {evaluation.n_frames} ({evaluation.n_anomalous} anomalous)"]
     lines += ["", "## Timings (s)", "", *(f"- {k}: {v:.1f}" for k, v in timings.items())]
-    lines += ["", f"Per-frame scores: `{evaluation.scores_dir}`", "", "## Config", "", "```json"]
+    lines += ["", f"Per-frame scores: `{evaluation.files['scores_csv']}`", "", "## Config", "", "```json"]
     lines += [json.dumps(config, indent=2, default=str), "```"]
     return "\n".join(lines) + "\n"
 
