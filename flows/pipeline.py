@@ -9,7 +9,7 @@ video fails alone: the others finish and are stored, then the flow fails naming 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -68,19 +68,21 @@ def resolve(config: PipelineConfig | str) -> PipelineConfig:
     return config if isinstance(config, PipelineConfig) else load_config(config)
 
 
-def _collect(futures: Sequence[PrefectFuture], what: str, on_done: Callable[[int], None] | None = None) -> list:
-    """Wait for every future; raise VideosFailed naming the failed ones after all have finished."""
+def _collect(
+    futures: Mapping[str, PrefectFuture], what: str, on_done: Callable[[int], None] | None = None
+) -> list:
+    """Wait for every future (keyed by video id); raise VideosFailed naming the failed ones after all finished."""
+    video_of = {future: video for video, future in futures.items()}
     results, failed = [], []
-    for done, future in enumerate(as_completed(list(futures)), start=1):
-        state = future.state
-        if state.is_completed():
+    for done, future in enumerate(as_completed(list(futures.values())), start=1):
+        try:
             results.append(future.result())
-        else:
-            failed.append(f"{future.task_run_id} ({state.name}: {state.message})")
+        except Exception as exc:  # the task's own exception: recorded, the other videos carry on
+            failed.append(f"{video_of[future]} ({type(exc).__name__}: {exc})")
         if on_done:
             on_done(done)
     if failed:
-        raise VideosFailed(f"{len(failed)} of {len(futures)} {what} task(s) failed: " + "; ".join(failed))
+        raise VideosFailed(f"{len(failed)} of {len(futures)} {what} task(s) failed: " + "; ".join(sorted(failed)))
     return results
 
 
@@ -93,7 +95,7 @@ def extract_videos(records: list[VideoRecord], preset: str, overrides: dict[str,
     def on_done(done: int) -> None:
         update_progress_artifact(progress, 100.0 * done / len(records))
 
-    futures = [extract_task.submit(record, config, store) for record in records]
+    futures = {record.video_id: extract_task.submit(record, config, store) for record in records}
     return _collect(futures, "extraction", on_done)
 
 
@@ -136,7 +138,7 @@ def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource
 
 
 def _score(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> dict[str, Path]:
-    futures = [score_task.submit(r.video_id, summary.models, cfg.store) for r in index.test]
+    futures = {r.video_id: score_task.submit(r.video_id, summary.models, cfg.store) for r in index.test}
     results: list[ScoreResult] = _collect(futures, "scoring")
     summary.counts.update(scored=sum(r.computed for r in results), scoring_skipped=sum(not r.computed for r in results))
     return {r.video_id: r.path for r in results}
