@@ -1,0 +1,30 @@
+"""Run one flow with the fake extractor in a fresh process: ``python run_fake_flow.py FLOW OVERRIDES_JSON SLEEP_S``.
+
+Used by tests that kill the process mid-extraction or talk to a real Prefect server.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
+
+import fake_extraction
+
+import flows.pipeline
+import tasks.extract
+from flows.config import load_config
+
+
+def main(flow: str, overrides: str, sleep_s: str) -> None:
+    fake_extraction.SLEEP_S = float(sleep_s)
+    tasks.extract.extract_video = fake_extraction.fake_extract_video
+    tasks.extract.extraction_config = flows.pipeline.extraction_config = fake_extraction.fake_config
+    getattr(flows.pipeline, f"{flow}_flow")(load_config("demo", json.loads(overrides)))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
