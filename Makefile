@@ -22,6 +22,10 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# Local Prefect server (127.0.0.1, SQLite in .prefect/), the prefect.yaml deployments and a worker; Ctrl-C stops all.
+ui: venv
+	$(BIN)/mulde-vad ui
+
 lint: venv
 	$(BIN)/ruff check .
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -73,6 +74,7 @@ def local_server(home: Path, port: int = 4200, timeout_s: float = 60, log: Path 
 def serve_ui(port: int = 4200, worker: bool = True) -> int:
     """Server + deployments + worker until interrupted; returns the exit code for the CLI."""
     home = REPO / ".prefect"
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the server and worker on `kill` too
     with local_server(home, port) as env:
         print(f"Prefect UI: http://127.0.0.1:{port}  (PREFECT_HOME={home})", flush=True)
         if not worker:
