@@ -1,0 +1,75 @@
+"""Object detection with ultralytics YOLO: batched, class filter, confidence threshold, optional pose keypoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from features.weights import require_file
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Boxes of one frame: xyxy (k, 4), confidence (k,), class_id (k,), keypoints (k, 17, 2) or None."""
+
+    boxes: np.ndarray
+    confidence: np.ndarray
+    class_id: np.ndarray
+    keypoints: np.ndarray | None = None
+
+
+def load_yolo(weights: str, *, allow_download: bool = False):
+    """A YOLO model from a local ``.pt`` file, a model ``.yaml`` (random init, offline), or a hub name.
+
+    A hub name such as ``yolov8n.pt`` is only downloaded when ``allow_download``; otherwise the file
+    must exist locally and a missing one raises MissingWeightsError naming it.
+    """
+    from ultralytics import YOLO
+
+    if weights.endswith((".yaml", ".yml")) or allow_download:
+        return YOLO(weights)
+    return YOLO(str(require_file(weights, "YOLO")))
+
+
+class YoloDetector:
+    """Runs YOLO on a batch of RGB frames; keeps classes in ``classes`` (None = all) above ``confidence``."""
+
+    def __init__(
+        self,
+        weights: str | Path,
+        *,
+        confidence: float = 0.5,
+        classes: tuple[int, ...] | None = None,
+        image_size: int = 640,
+        device: str = "cpu",
+        allow_download: bool = False,
+    ) -> None:
+        self.model = load_yolo(str(weights), allow_download=allow_download)
+        self.confidence = confidence
+        self.classes = list(classes) if classes is not None else None
+        self.image_size = image_size
+        self.device = device
+
+    def __call__(self, frames: np.ndarray) -> list[Detections]:
+        """One Detections per frame of ``frames`` (b, H, W, 3) RGB uint8, in a single batched call."""
+        bgr = [np.ascontiguousarray(frame[..., ::-1]) for frame in frames]  # ultralytics reads numpy as BGR
+        results = self.model.predict(
+            bgr, conf=self.confidence, classes=self.classes, imgsz=self.image_size, device=self.device, verbose=False
+        )
+        out = []
+        for result in results:
+            boxes = result.boxes
+            keypoints = None
+            if getattr(result, "keypoints", None) is not None and result.keypoints.xy is not None:
+                keypoints = result.keypoints.xy.cpu().numpy().astype(np.float32)
+            out.append(
+                Detections(
+                    boxes=boxes.xyxy.cpu().numpy().astype(np.float32),
+                    confidence=boxes.conf.cpu().numpy().astype(np.float32),
+                    class_id=boxes.cls.cpu().numpy().astype(np.int32),
+                    keypoints=keypoints,
+                )
+            )
+        return out
