@@ -104,7 +104,15 @@ class VideoReader:
         with container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            yield from (frame.to_ndarray(format="rgb24") for frame in container.decode(stream))
+            decoded = 0
+            for frame in container.decode(stream):
+                decoded += 1
+                yield frame.to_ndarray(format="rgb24")
+            if stream.frames and decoded < stream.frames:  # the header's count is exact where it is set
+                raise VideoDecodeError(
+                    f"{self.source}: the stream ended after frame {decoded - 1} but its header announces "
+                    f"{stream.frames} frames; the file is truncated: re-encode or re-copy it"
+                )
 
     def _frames_opencv(self) -> Iterator[np.ndarray]:
         capture = cv2.VideoCapture(str(self.source))
