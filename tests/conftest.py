@@ -11,3 +11,7 @@ os.environ.setdefault("PREFECT_HOME", os.path.join(_SANDBOX, "prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Tests use tiny networks; one BLAS/OpenMP thread per process avoids the spin-wait collapse (20-50×
+# slower) when test subprocesses, a Prefect server or Dask workers share the 2 cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
