@@ -130,13 +130,7 @@ class MULDE(BaseEstimator):
         seed = 0 if self.random_state is None else self.random_state
         with torch.random.fork_rng(devices=[self.device_] if self.device_.type == "cuda" else []):
             torch.manual_seed(seed)
-            self.network_ = NoiseConditionedMLP(
-                self.n_features_in_,
-                self.hidden_units,
-                out_features=1 if self.parametrization == "log_density" else self.n_features_in_,
-                layernorm=self.layernorm,
-                dropout=self.dropout,
-            ).to(self.device_)
+            self.network_ = self._build_network().to(self.device_)
         started = time.perf_counter()
         self.loss_history_ = self._train(self._standardise(X), seed)
         self.training_seconds_ = time.perf_counter() - started
@@ -292,13 +286,7 @@ class MULDE(BaseEstimator):
             setattr(model, name, tensor.numpy())
         model.loss_history_ = {k: v.numpy() for k, v in state["loss_history"].items()}
         model.device_ = _resolve_device(model.device)
-        model.network_ = NoiseConditionedMLP(
-            model.n_features_in_,
-            model.hidden_units,
-            out_features=1 if model.parametrization == "log_density" else model.n_features_in_,
-            layernorm=model.layernorm,
-            dropout=model.dropout,
-        )
+        model.network_ = model._build_network()
         model.network_.load_state_dict(state["network"])
         model.network_.to(model.device_).eval()
         gmm = GaussianMixture(
@@ -316,6 +304,16 @@ class MULDE(BaseEstimator):
         return model
 
     # ------------------------------------------------------------------ helpers
+    def _build_network(self) -> NoiseConditionedMLP:
+        """f(x, σ) with one output (MULDE) or d outputs (the score network of the MSMA baseline)."""
+        return NoiseConditionedMLP(
+            self.n_features_in_,
+            self.hidden_units,
+            out_features=1 if self.parametrization == "log_density" else self.n_features_in_,
+            layernorm=self.layernorm,
+            dropout=self.dropout,
+        )
+
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_).astype(np.float32)
 
