@@ -16,7 +16,9 @@ class ObjectBatch:
     """Frames (b, H, W, 3) uint8 RGB and their objects; ``batch_index`` (n,) maps each object to its frame row.
 
     ``flows`` (b, H, W, 2) float32 holds the optical flow from each frame's predecessor when an extractor
-    needs it (the first frame of a video gets zero flow, as AI-VAD repeats the frame).
+    needs it (the first frame of a video gets zero flow, as AI-VAD repeats the frame). ``keypoints``
+    (n, 17, 2) pixel coordinates align with the objects (NaN where no person was matched) when a pose
+    model runs.
     """
 
     frames: np.ndarray
@@ -24,6 +26,7 @@ class ObjectBatch:
     batch_index: np.ndarray
     device: torch.device
     flows: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
 
     @cached_property
     def images(self) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -12,6 +12,10 @@ from features.foreground import FOREGROUND_PRESETS, ForegroundParams
 
 # Fields that change how fast a result is computed, not the result: left out of the stage hash.
 RUNTIME_FIELDS = ("device", "batch_size")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HIERA_MEAN = (0.45, 0.45, 0.45)
+HIERA_STD = (0.225, 0.225, 0.255)  # as written in Hiera's inference example (method.md §4.2)
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,18 @@ class ExtractionConfig:
     foreground*: AI-VAD's frame-difference boxes for moving objects the detector missed.
     whole_frame_fallback: a frame with no box contributes the whole frame as one object (AI-VAD).
     extractors: names in the registry (``features.extractors.available_extractors()``).
+    flow: "dis" | "farneback" (OpenCV, no weights) | "raft_small" | "raft_large" (torchvision, ``flow_weights``).
+    appearance_*: the "clip" extractor; ``appearance_weights`` is a local checkpoint, an open_clip hub tag
+        (e.g. "openai", downloaded only with ``allow_download``) or "random" (random init, tests only);
+        ``appearance_bgr`` feeds BGR pixels as AI-VAD's released deep features did (method.md §3.2).
+    backbone*: the "backbone" extractor: a torchvision image model name or "torchscript", weights from a
+        local file ("random" = random init), final Linear layer removed, pooled features.
+    pose_weights: a YOLO-pose ``.pt`` (or ``.yaml``); keypoints are matched to boxes by IoU ≥ pose_match_iou.
+    extractors=("video",): frame-centric extraction, one row per frame from a ``window``-frame clip centred
+        on it (offsets −window/2 … window/2 − 1, ``window_dilation`` frames apart, borders padded by
+        ``window_padding``) through ``video_backbone``: a torchvision video model name (r3d_18, mvit_v2_s,
+        swin3d_t, …) or "torchscript" (e.g. an exported Hiera) with ``video_weights``; frames are
+        squash-resized to ``video_size``; ``video_mean``/``video_std`` None take the torchvision model's own.
     """
 
     extractors: tuple[str, ...] = ("velocity", "appearance_hist", "geometry")
@@ -40,11 +56,28 @@ class ExtractionConfig:
     foreground_min_area: int = 10 * 10
     whole_frame_fallback: bool = True
     flow: str = "dis"
+    flow_weights: str | None = None
     velocity_bins: int = 8
     velocity_crop: int = 224
     velocity_height_norm: bool = False
     appearance_model: str = "ViT-B-16"
     appearance_weights: str | None = None
+    appearance_bgr: bool = False
+    backbone: str = "mobilenet_v2"
+    backbone_weights: str | None = None
+    backbone_size: int = 224
+    backbone_mean: tuple[float, float, float] = IMAGENET_MEAN
+    backbone_std: tuple[float, float, float] = IMAGENET_STD
+    pose_weights: str | None = None
+    pose_match_iou: float = 0.5
+    video_backbone: str | None = None
+    video_weights: str | None = None
+    video_size: int = 224
+    video_mean: tuple[float, float, float] | None = None
+    video_std: tuple[float, float, float] | None = None
+    window: int = 16
+    window_dilation: int = 1
+    window_padding: Literal["replicate", "reflect"] = "replicate"
     stride: int = 1
     resize: tuple[int, int] | None = None
     batch_size: int = 16
@@ -57,6 +90,25 @@ class ExtractionConfig:
             raise ValueError(f"cover_threshold must be in (0, 1], got {self.cover_threshold}")
         if self.foreground_blur % 2 == 0:
             raise ValueError(f"foreground_blur must be an odd kernel size, got {self.foreground_blur}")
+        if self.window < 1 or self.window_dilation < 1:
+            raise ValueError(f"window and window_dilation must be >= 1, got {self.window}, {self.window_dilation}")
+        if self.window_padding not in ("replicate", "reflect"):
+            raise ValueError(f"window_padding must be 'replicate' or 'reflect', got {self.window_padding!r}")
+        if "video" in self.extractors:
+            if len(self.extractors) > 1:
+                raise ValueError(
+                    f"extractors {list(self.extractors)}: 'video' (frame-centric) writes a frame shard and cannot be "
+                    "mixed with object extractors; configure two extraction stages instead"
+                )
+            if not self.video_backbone:
+                raise ValueError("the 'video' extractor needs video_backbone (e.g. 'r3d_18' or 'torchscript')")
+            if self.stride != 1:
+                raise ValueError("frame-centric extraction needs stride=1: one feature row per frame")
+
+    @property
+    def kind(self) -> Literal["object", "frame"]:
+        """The shard kind this config writes: one row per object, or one row per frame (the 'video' extractor)."""
+        return "frame" if self.extractors == ("video",) else "object"
 
     @property
     def foreground_params(self) -> ForegroundParams:
@@ -86,6 +138,8 @@ def _aivad(dataset: str, **fields: Any) -> ExtractionConfig:
     return ExtractionConfig(
         extractors=("velocity", "clip"),
         detector_weights="yolov8n.pt",
+        appearance_weights="openai",
+        appearance_bgr=True,
         foreground_threshold=fg.binary_threshold,
         foreground_blur=fg.blur_kernel,
         foreground_min_area=fg.min_contour_area,
@@ -101,6 +155,16 @@ PRESETS: dict[str, ExtractionConfig] = {
     ),
     "aivad_shanghaitech": _aivad(
         "shanghaitech", detector_confidence=0.8, min_box_area=8 * 8, cover_threshold=0.65, velocity_height_norm=True
+    ),
+    # method.md §4.3: Hiera-L (mae_k400_ft_k400, head = Identity) exported to TorchScript, 16 consecutive
+    # frames centred on each frame, squash-resized to 224, border frames repeated.
+    "frame_centric": ExtractionConfig(
+        extractors=("video",),
+        foreground=False,
+        video_backbone="torchscript",
+        video_weights="hiera_large_16x224.pt",
+        video_mean=HIERA_MEAN,
+        video_std=HIERA_STD,
     ),
 }
 

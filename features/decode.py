@@ -27,6 +27,10 @@ class FrameBatch:
     def __len__(self) -> int:
         return len(self.indices)
 
+    @property
+    def start_index(self) -> int:
+        return int(self.indices[0])
+
 
 def _resize(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     return frame if size is None else cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
@@ -54,6 +58,7 @@ class VideoReader:
         self._images = self._list_images() if self.source.is_dir() else None
         self.fps, self.n_frames, native_size = self._probe()
         self.frame_size = resize or native_size  # (width, height)
+        self.n_decoded = 0  # frames decoded so far (all of them, stride or not): exact once iteration ends
 
     # ------------------------------------------------------------------ probing
     def _list_images(self) -> list[Path]:
@@ -133,6 +138,7 @@ class VideoReader:
         try:
             for index, frame in enumerate(self._frames()):
                 last_good = index
+                self.n_decoded = index + 1
                 if index % self.stride:
                     continue
                 indices.append(index)

@@ -1,13 +1,27 @@
-"""Dense optical flow between consecutive frames with OpenCV (DIS or Farnebäck); no weights needed."""
+"""Dense optical flow from each frame's predecessor: OpenCV DIS / Farnebäck (no weights) or torchvision RAFT."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
 import cv2
 import numpy as np
+import torch
+from torch.nn import functional as F
 
-FlowMethod = Literal["dis", "farneback"]
+from features.weights import load_state_dict, weights_file
+
+FlowMethod = Literal["dis", "farneback", "raft_small", "raft_large"]
+
+
+class FlowModel(Protocol):
+    def sequence(self, previous: np.ndarray | None, frames: np.ndarray) -> np.ndarray: ...
+
+
+def predecessors(previous: np.ndarray | None, frames: np.ndarray) -> np.ndarray:
+    """The frame before each of ``frames``; the first frame of a video is its own predecessor (as in AI-VAD)."""
+    first = frames[:1] if previous is None else previous[None]
+    return np.concatenate([first, frames[:-1]])
 
 
 class DenseFlow:
@@ -28,7 +42,42 @@ class DenseFlow:
     def sequence(self, previous: np.ndarray | None, frames: np.ndarray) -> np.ndarray:
         """(b, H, W, 2) flow of each frame from its predecessor; ``previous`` None means the video starts here."""
         out = np.empty((*frames.shape[:3], 2), np.float32)
-        for i, frame in enumerate(frames):
-            before = frames[i - 1] if i else (frame if previous is None else previous)
-            out[i] = self(before, frame)
+        for i, (before, frame) in enumerate(zip(predecessors(previous, frames), frames, strict=True)):
+            out[i] = self(before, frame)  # OpenCV flow is per pair; one call per frame is the floor
         return out
+
+
+class RaftFlow:
+    """torchvision RAFT on the device, all pairs of a batch in one forward pass (frames padded to ×8)."""
+
+    def __init__(self, variant: str, weights: str | None, device: torch.device, iterations: int = 12) -> None:
+        from torchvision.models import optical_flow
+
+        if variant not in ("raft_small", "raft_large"):
+            raise ValueError(f"RAFT variant must be 'raft_small' or 'raft_large', got {variant!r}")
+        model = getattr(optical_flow, variant)(weights=None)
+        path = weights_file(weights, f"torchvision {variant}", "flow_weights")
+        if path is not None:
+            load_state_dict(model, path)
+        self.model = model.eval().to(device)
+        self.device = device
+        self.iterations = iterations
+
+    def _tensor(self, frames: np.ndarray) -> torch.Tensor:
+        images = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float()
+        return images.div_(127.5).sub_(1.0)  # RAFT expects [-1, 1]
+
+    def sequence(self, previous: np.ndarray | None, frames: np.ndarray) -> np.ndarray:
+        height, width = frames.shape[1:3]
+        pad = (0, -width % 8, 0, -height % 8)
+        a = F.pad(self._tensor(predecessors(previous, frames)), pad, mode="replicate")
+        b = F.pad(self._tensor(frames), pad, mode="replicate")
+        with torch.inference_mode():
+            flow = self.model(a, b, num_flow_updates=self.iterations)[-1]
+        return flow[:, :, :height, :width].permute(0, 2, 3, 1).float().cpu().numpy()
+
+
+def build_flow(method: str, weights: str | None, device: torch.device) -> FlowModel:
+    if method.startswith("raft"):
+        return RaftFlow(method, weights, device)
+    return DenseFlow(method)  # type: ignore[arg-type]

@@ -50,4 +50,4 @@ def available_extractors() -> list[str]:
 
 def _load_builtin() -> None:
     """Import the built-in extractor modules (they register themselves); heavy libraries load lazily inside."""
-    from features.extractors import geometry, handcrafted, velocity  # noqa: F401
+    from features.extractors import backbone, clip, geometry, handcrafted, pose, velocity  # noqa: F401

@@ -1,0 +1,68 @@
+"""Deep appearance features: batched crops through an image encoder (CLIP, torchvision, TorchScript).
+
+Every encoder shares the same path: all boxes of a batch are cut at once with ``roi_align`` on the
+device, normalised, and encoded in chunks; only the encoder differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from features.batch import ObjectBatch
+from features.crops import crop_boxes
+
+ENCODE_CHUNK = 256  # crops per forward pass: bounds activation memory on crowded frames
+
+
+def strip_classifier(model: nn.Module) -> int:
+    """Replace the model's last ``nn.Linear`` (its classification head) by the identity; return its input width.
+
+    Works for torchvision image and video classifiers (resnet ``fc``, mobilenet/efficientnet ``classifier``,
+    vit ``heads.head``, swin/mvit ``head``): what remains is the pooled feature the head used to read.
+    """
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    if last is None:
+        raise ValueError(f"{type(model).__name__} has no Linear head to remove; export it as a TorchScript module")
+    parent_name, _, child = last.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    width = getattr(parent, child).in_features
+    setattr(parent, child, nn.Identity())
+    return width
+
+
+class CropEncoder:
+    """An object extractor from an image encoder: (n, 3, size, size) normalised crops → (n, dim) features."""
+
+    needs_flow = False
+
+    def __init__(
+        self,
+        name: str,
+        encode: Callable[[torch.Tensor], torch.Tensor],
+        dim: int,
+        *,
+        size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        device: torch.device,
+        bgr: bool = False,
+    ) -> None:
+        self.name, self.encode, self.dim, self.size, self.bgr = name, encode, dim, size, bgr
+        self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, device=device).view(1, 3, 1, 1)
+
+    def __call__(self, batch: ObjectBatch) -> np.ndarray:
+        crops = crop_boxes(batch.images, batch.batch_index, batch.objects.boxes, self.size)
+        if self.bgr:
+            crops = crops.flip(1)
+        crops = (crops - self.mean) / self.std
+        with torch.inference_mode():
+            rows = [self.encode(chunk).float() for chunk in crops.split(ENCODE_CHUNK)]
+        return torch.cat(rows).reshape(len(crops), self.dim).cpu().numpy()
