@@ -47,8 +47,16 @@ class DenseFlow:
         return out
 
 
+RAFT_MIN_SIZE = 128  # RAFT's correlation pyramid needs feature maps of at least 16 × 16 (= 128 px)
+
+
+def _raft_padding(size: int) -> int:
+    """Pixels to add so that ``size`` becomes a multiple of 8 and at least RAFT_MIN_SIZE."""
+    return max(RAFT_MIN_SIZE, size + -size % 8) - size
+
+
 class RaftFlow:
-    """torchvision RAFT on the device, all pairs of a batch in one forward pass (frames padded to ×8)."""
+    """torchvision RAFT on the device, all pairs of a batch in one forward pass (edges replicated to ×8, ≥ 128)."""
 
     def __init__(self, variant: str, weights: str | None, device: torch.device, iterations: int = 12) -> None:
         from torchvision.models import optical_flow
@@ -69,7 +77,7 @@ class RaftFlow:
 
     def sequence(self, previous: np.ndarray | None, frames: np.ndarray) -> np.ndarray:
         height, width = frames.shape[1:3]
-        pad = (0, -width % 8, 0, -height % 8)
+        pad = (0, _raft_padding(width), 0, _raft_padding(height))
         a = F.pad(self._tensor(predecessors(previous, frames)), pad, mode="replicate")
         b = F.pad(self._tensor(frames), pad, mode="replicate")
         with torch.inference_mode():
