@@ -86,15 +86,22 @@ def _background(spec: DemoSpec, rng: np.random.Generator) -> tuple[np.ndarray, t
     return np.clip(image, 0, 255).astype(np.uint8), (top, bottom)
 
 
-def _color(rng: np.random.Generator) -> tuple[int, int, int]:
-    return tuple(int(c) for c in rng.integers(30, 230, 3))  # type: ignore[return-value]
+# Clothing comes from small palettes, so a handful of training videos covers what normal people look like;
+# the anomalies are in motion, place and size, not in an unseen colour.
+_SHIRTS = ((200, 40, 40), (40, 80, 200), (230, 200, 60), (240, 240, 240), (60, 160, 70), (150, 60, 170))
+_TROUSERS = ((40, 40, 60), (90, 70, 50), (70, 90, 140), (30, 30, 30))
+_SKIN = ((230, 190, 160), (180, 130, 100), (120, 80, 60))
+
+
+def _pick(rng: np.random.Generator, palette: tuple[tuple[int, int, int], ...]) -> tuple[int, int, int]:
+    return palette[int(rng.integers(len(palette)))]
 
 
 def _walker(rng: np.random.Generator, spec: DemoSpec, path: tuple[int, int], start: int, kind: str) -> _Actor:
     top, bottom = path
     unit = spec.height / 120  # pixel scale relative to a 160x120 frame
     direction = 1 if rng.random() < 0.5 else -1
-    colors = (_color(rng), _color(rng), (int(rng.integers(150, 220)),) * 3)
+    colors = (_pick(rng, _SHIRTS), _pick(rng, _TROUSERS), _pick(rng, _SKIN))
     height = float(rng.uniform(17, 21) * unit)
     if kind == "offpath":  # walks down (or up) across the lawn, near a random column
         x0 = float(rng.uniform(0.2, 0.8) * spec.width)

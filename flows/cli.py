@@ -12,6 +12,7 @@ Every run command accepts ``--set section.field=value`` (YAML values) and ``--ru
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: telemetry only logs errors
     args = build_parser().parse_args(argv)
     if args.command == "ui":
         from flows.ui import serve_ui
