@@ -15,7 +15,7 @@ import torch
 
 from features.config import ExtractionConfig, resolve_device
 from features.extractors.backbone import torchscript_width
-from features.extractors.embedding import strip_classifier
+from features.extractors.embedding import inference, strip_classifier
 from features.weights import load_state_dict, load_torchscript, weights_file
 
 Padding = Literal["replicate", "reflect"]
@@ -80,7 +80,7 @@ class VideoBackbone:
 
     def __call__(self, clips: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(clips).to(self.device).permute(0, 4, 1, 2, 3).float().div_(255)  # (b, 3, T, S, S)
-        with torch.inference_mode():
+        with inference(self.device):
             return self.model((x - self.mean) / self.std).float().cpu().numpy()
 
 

@@ -6,6 +6,7 @@ device, normalised, and encoded in chunks; only the encoder differs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -18,6 +19,15 @@ from features.crops import crop_boxes
 # Crops per forward pass: bounds activation memory on crowded frames (a 224 px MobileNetV2 needs ~5 MB per
 # crop in its widest layer); CPU convolutions gain nothing from larger batches, GPUs do.
 ENCODE_CHUNK = {"cpu": 32, "cuda": 256}
+
+
+def inference(device: torch.device) -> contextlib.ExitStack:
+    """No autograd, and fp16 autocast on CUDA (AI-VAD's CLIP features were fp16 too); CPU stays fp32."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    if device.type == "cuda":
+        stack.enter_context(torch.autocast("cuda", dtype=torch.float16))
+    return stack
 
 
 def strip_classifier(model: nn.Module) -> int:
@@ -66,6 +76,6 @@ class CropEncoder:
             crops = crops.flip(1)
         crops = (crops - self.mean) / self.std
         chunk = ENCODE_CHUNK.get(crops.device.type, ENCODE_CHUNK["cpu"])
-        with torch.inference_mode():
+        with inference(crops.device):
             rows = [self.encode(part).float() for part in crops.split(chunk)]
         return torch.cat(rows).reshape(len(crops), self.dim).cpu().numpy()
