@@ -61,16 +61,18 @@ def task_runner(settings: RunnerSettings) -> Any:
 
     if settings.address:
         return DaskTaskRunner(address=settings.address)
-    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.max_workers, "threads_per_worker": 1})
+    # memory_limit=0: no spill directory. Dask puts it at <worker dir>/storage with the worker dir first on
+    # sys.path, where it would shadow this project's `storage` package inside the workers.
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": settings.max_workers, "threads_per_worker": 1, "memory_limit": 0}
+    )
 
 
 def resolve(config: PipelineConfig | str) -> PipelineConfig:
     return config if isinstance(config, PipelineConfig) else load_config(config)
 
 
-def _collect(
-    futures: Mapping[str, PrefectFuture], what: str, on_done: Callable[[int], None] | None = None
-) -> list:
+def _collect(futures: Mapping[str, PrefectFuture], what: str, on_done: Callable[[int], None] | None = None) -> list:
     """Wait for every future (keyed by video id); raise VideosFailed naming the failed ones after all finished."""
     video_of = {future: video for video, future in futures.items()}
     results, failed = [], []
