@@ -32,7 +32,7 @@ def test_killed_extraction_resumes_with_only_the_unfinished_videos(tmp_path, fak
     store = FeatureStore(tmp_path / "store")
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the test harness's server
     worker = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "extract", json.dumps(overrides), "1.0"],
+        [sys.executable, str(SCRIPT), "extract", json.dumps(overrides), "0.5"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import tiny_overrides
+from conftest import TINY_DEMO, tiny_overrides
 
 from flows.config import load_config
 from flows.pipeline import VideosFailed, extract_flow, pipeline_flow
@@ -78,3 +78,22 @@ def test_an_invalid_shard_is_recomputed(tmp_path, fake_features):
     rerun = extract_flow(config)
     assert rerun.counts["extracted"] == 1
     assert fake_features.CALLS == ["train_01"]
+
+
+def test_real_weightfree_extraction_end_to_end(tmp_path):
+    """No fake: the demo's own preset (foreground boxes, velocity, appearance histogram, geometry)."""
+    overrides = {
+        **tiny_overrides(tmp_path, "real"),
+        "extraction.preset": "weightfree",
+        "dataset.demo": {**TINY_DEMO, "n_train": 2, "n_test": 2, "width": 160, "height": 120},
+        "evaluation.plots": False,
+    }
+    summary = pipeline_flow(load_config("demo", overrides))
+    assert summary.counts["extracted"] == 4
+    assert set(summary.evaluation.aucs) == {"velocity", "appearance_hist", "geometry", "fused"}
+    assert summary.evaluation.n_frames == 80
+    for path in _shards(tmp_path):
+        shard = read_shard(path)
+        assert shard.n_frames == 40
+        assert len(shard.objects) == len(shard.features["velocity"])  # one feature row per object
+        assert set(range(40)) <= set(shard.objects.frame_index.tolist())  # whole-frame fallback: every frame
