@@ -23,7 +23,8 @@ hundred MB over the first ~10 batches of the model mode and then plateaus: freed
 buffers stay in the heap once glibc has raised its mmap threshold. ``--fixed-mmap-threshold`` runs the
 children with ``MALLOC_MMAP_THRESHOLD_=131072`` (a fixed threshold turns that adaptation off) and shows
 the pipeline's own, flat working set. Stage columns are frames per second of that stage
-alone (``ExtractionSummary.seconds``); "total" is frames over the wall time of the whole extraction.
+alone (``ExtractionSummary.seconds``; "detect" covers the detector, the frame-difference foreground
+boxes and the box filters); "total" is frames over the wall time of the whole extraction.
 """
 
 from __future__ import annotations
