@@ -22,9 +22,12 @@ CUDA max allocated on a GPU) belongs to it alone. With glibc's default malloc, R
 hundred MB over the first ~10 batches of the model mode and then plateaus: freed crop/activation
 buffers stay in the heap once glibc has raised its mmap threshold. ``--fixed-mmap-threshold`` runs the
 children with ``MALLOC_MMAP_THRESHOLD_=131072`` (a fixed threshold turns that adaptation off) and shows
-the pipeline's own, flat working set. Stage columns are frames per second of that stage
-alone (``ExtractionSummary.seconds``; "detect" covers the detector, the frame-difference foreground
-boxes and the box filters); "total" is frames over the wall time of the whole extraction.
+the pipeline's own, flat working set; it is no free fix: every large buffer then costs an mmap and fresh
+page faults, and the model mode ran about 1.5× slower that way on 2 CPU cores.
+
+Stage columns are frames per second of that stage alone (``ExtractionSummary.seconds``; "detect"
+covers the detector, the frame-difference foreground boxes and the box filters); "total" is frames
+over the wall time of the whole extraction.
 """
 
 from __future__ import annotations
