@@ -138,6 +138,7 @@ def _aivad(dataset: str, **fields: Any) -> ExtractionConfig:
     return ExtractionConfig(
         extractors=("velocity", "clip"),
         detector_weights="yolov8n.pt",
+        appearance_model="ViT-B-16-quickgelu",  # OpenAI's CLIP weights (AI-VAD's clip.load) use QuickGELU
         appearance_weights="openai",
         appearance_bgr=True,
         foreground_threshold=fg.binary_threshold,

@@ -95,6 +95,7 @@ def fit_feature(
 ) -> FittedFeature:
     """Fit one model on all training rows of ``source`` and its calibration on their scores."""
     X = stack_features(store.shards(source.stage, source.config, list(train_ids)), source.key)
+    X = X[np.isfinite(X).all(axis=1)]  # pose rows of boxes without a matched person are NaN: not observations
     model = make_model(source.name).fit(X)
     calibration = Calibration.fit(model.anomaly_score(X), source.upper, name=source.name)
     return FittedFeature(source, model, calibration, len(X))
@@ -107,9 +108,12 @@ def score_video(store: FeatureStore, fitted: Mapping[str, FittedFeature], video_
         source = fit.source
         shard = read_shard(store.shards(source.stage, source.config, [video_id])[0], features=[source.key])
         values = shard.features[source.key]
-        scores = fit.model.anomaly_score(values) if len(values) else np.zeros(0)
+        observed = np.isfinite(values).all(axis=1) if len(values) else np.zeros(0, bool)
+        scores = fit.model.anomaly_score(values[observed]) if observed.any() else np.zeros(0)
         if shard.kind == "object":
-            out[name] = object_to_frame_scores(shard.objects.frame_index, scores, shard.n_frames)
+            # Frames left without an observed row become NaN, i.e. AI-VAD's "pose = 0" after calibration.
+            frame_index = shard.objects.frame_index[observed]
+            out[name] = object_to_frame_scores(frame_index, scores, shard.n_frames)
         else:
             out[name] = np.asarray(scores, dtype=np.float64)
     lengths = {name: len(s) for name, s in out.items()}

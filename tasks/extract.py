@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from features.config import ExtractionConfig
-from features.extract import extract_video
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from datasets import VideoRecord
+from features.config import ExtractionConfig
+from features.extract import extract_video
 from storage import FeatureStore, ShardWriter, make_provenance
 from tasks.common import stage_key
 
@@ -51,7 +51,7 @@ def extract_one(record: VideoRecord, config: ExtractionConfig, store_root: Path)
         return ExtractResult(record.video_id, path, computed=False, seconds=0.0)
     start = time.perf_counter()
     provenance = make_provenance(video=record.source, config=key)
-    with ShardWriter(path, kind="object", provenance=provenance) as writer:
+    with ShardWriter(path, kind=config.kind, provenance=provenance) as writer:
         extract_video(record.source, config, writer)
     return ExtractResult(record.video_id, path, computed=True, seconds=time.perf_counter() - start)
 
