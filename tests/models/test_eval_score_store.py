@@ -134,3 +134,24 @@ def test_aivad_sources_point_at_imported_stages_with_aivad_calibration() -> None
     velocity, deep = aivad_sources("ped2", ["velocity", "deep_features"])
     assert (velocity.stage, velocity.config, velocity.upper) == (AIVAD_STAGE, aivad_config("ped2", "velocity"), 99.9)
     assert deep.key == "deep_features" and deep.upper == "max"
+
+
+def test_nan_pose_rows_are_ignored_for_fitting_and_frame_scores(tmp_path: Path) -> None:
+    """Boxes without a matched person carry NaN pose rows: they are not observations."""
+    store = FeatureStore(tmp_path / "store")
+    nan = [np.nan, np.nan, np.nan]
+    # Training: the NaN row would poison the mean; without it, scores are [1, 1, 9, 9] → calibration (1, 9).
+    write_objects(store, POSE, "tr", [0, 0, 1, 2, 3], [[1, 0, 0], nan, [-1, 0, 0], [0, 0, 3], [0, 0, -3]], 4)
+    # Test: frame 0 has a pose (score 9) beside an unmatched box; frame 1 only an unmatched box → empty.
+    write_objects(store, POSE, "te", [0, 0, 1], [nan, [0, 0, 3], nan], 3)
+    result = score_store(
+        store,
+        [POSE],
+        train_ids=["tr"],
+        test_labels={"te": np.array([1, 0, 0], np.uint8)},
+        out_dir=tmp_path / "out",
+        sigma=0.0,
+        make_model=lambda name: SquaredDistance(),
+    )
+    assert result.metrics["feature_types"]["pose"]["calibration"] == [1.0, 9.0]
+    np.testing.assert_allclose(result.raw["te"], [1.0, 0.0, 0.0])
