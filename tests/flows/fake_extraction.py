@@ -19,6 +19,7 @@ from storage import BoxSource, ObjectChunk, ObjectTable
 @dataclass(frozen=True)
 class FakeConfig:
     name: str = "fake"
+    kind: str = "object"  # one row per object, like ExtractionConfig.kind for object-centric presets
 
     def to_dict(self) -> dict:
         return asdict(self)
