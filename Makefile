@@ -32,6 +32,7 @@ lint: venv
 bench: venv
 	$(BIN)/python bench/mulde_speed.py
 	$(BIN)/python bench/tabular.py
+	$(BIN)/python bench/extract_speed.py --frames 16
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
