@@ -316,19 +316,26 @@ def read_shard(path: str | Path, *, features: Iterable[str] | None = None, expec
         )
 
 
-def feature_shape(paths: Iterable[str | Path], feature: str) -> tuple[int, int]:
-    """(total rows, d) of ``feature`` over shards, from metadata only (validates every shard)."""
-    total, dim = 0, None
+def _feature_datasets(paths: Iterable[str | Path], feature: str) -> Iterator[h5py.Dataset]:
+    """Open and validate each shard in turn and yield its ``feature`` dataset, checking d agrees across shards."""
+    dim = None
     for path in map(Path, paths):
         with _open(path) as file:
             _check(file, path, None)
             dataset = _feature_dataset(file, path, feature)
             if dataset is None:
                 continue
-            rows, d = dataset.shape
-            if dim is not None and d != dim:
-                raise ShardError(f"{path}: feature {feature!r} has d={d}, earlier shards {dim}")
-            total, dim = total + rows, d
+            if dim is not None and dataset.shape[1] != dim:
+                raise ShardError(f"{path}: feature {feature!r} has d={dataset.shape[1]}, earlier shards {dim}")
+            dim = dataset.shape[1]
+            yield dataset
+
+
+def feature_shape(paths: Iterable[str | Path], feature: str) -> tuple[int, int]:
+    """(total rows, d) of ``feature`` over shards, from metadata only (validates every shard)."""
+    total, dim = 0, None
+    for dataset in _feature_datasets(paths, feature):
+        total, dim = total + dataset.shape[0], dataset.shape[1]
     if dim is None:
         raise ShardError(f"no shards given to read feature {feature!r} from")
     return total, dim
@@ -347,27 +354,18 @@ def iter_feature_batches(
     dtype = np.dtype(dtype)
     buffer: np.ndarray | None = None
     filled = 0
-    for path in map(Path, paths):
-        with _open(path) as file:
-            _check(file, path, None)
-            dataset = _feature_dataset(file, path, feature)
-            if dataset is None:
-                continue
-            if buffer is None:
-                buffer = np.empty((batch_size, dataset.shape[1]), dtype)
-            elif dataset.shape[1] != buffer.shape[1]:
-                raise ShardError(
-                    f"{path}: feature {feature!r} has d={dataset.shape[1]}, earlier shards {buffer.shape[1]}"
-                )
-            start = 0
-            while start < len(dataset):
-                take = min(batch_size - filled, len(dataset) - start)
-                buffer[filled : filled + take] = dataset[start : start + take]
-                filled += take
-                start += take
-                if filled == batch_size:
-                    yield buffer
-                    buffer, filled = np.empty_like(buffer), 0
+    for dataset in _feature_datasets(paths, feature):
+        if buffer is None:
+            buffer = np.empty((batch_size, dataset.shape[1]), dtype)
+        start = 0
+        while start < len(dataset):
+            take = min(batch_size - filled, len(dataset) - start)
+            buffer[filled : filled + take] = dataset[start : start + take]
+            filled += take
+            start += take
+            if filled == batch_size:
+                yield buffer
+                buffer, filled = np.empty_like(buffer), 0
     if buffer is not None and filled:
         yield buffer[:filled]
 
