@@ -36,7 +36,6 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -45,12 +44,10 @@ import cv2
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from features.config import ExtractionConfig, resolve_device
-from features.decode import open_video
-from features.extract import build_pipeline, extract_video
-from storage.schema import FrameChunk, ObjectChunk
+from mulde_vad.features.config import ExtractionConfig, resolve_device
+from mulde_vad.features.decode import open_video
+from mulde_vad.features.extract import build_pipeline, extract_video
+from mulde_vad.storage.schema import FrameChunk, ObjectChunk
 
 MULTIPLES = (1, 2, 4)
 
@@ -77,7 +74,7 @@ def default_source() -> Path:
     assets = os.environ.get("MULDE_VAD_ASSETS")
     if assets and (Path(assets) / "video" / "vtest.avi").is_file():
         return Path(assets) / "video" / "vtest.avi"
-    from datasets.demo import generate_demo
+    from mulde_vad.datasets.demo import generate_demo
 
     root = generate_demo(Path(tempfile.gettempdir()) / "mulde-vad-bench-demo")
     return sorted((root / "train").iterdir())[0]

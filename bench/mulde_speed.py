@@ -13,17 +13,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from reference_mulde import copy_weights, reference_network, reference_scale_scores, reference_train
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.reference_mulde import copy_weights, reference_network, reference_scale_scores, reference_train
-from models import MULDE
+from mulde_vad.models import MULDE
 
 
 def _data(n: int, dim: int, seed: int) -> np.ndarray:

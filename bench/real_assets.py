@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,12 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from features.config import ExtractionConfig
-from features.extract import extract_video
-from storage import FeatureStore, ShardWriter, make_provenance, read_shard
-from storage.schema import BoxSource
+from mulde_vad.features.config import ExtractionConfig
+from mulde_vad.features.extract import extract_video
+from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance, read_shard
+from mulde_vad.storage.schema import BoxSource
 
 PERSON = 0  # COCO class id
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from models.network import NoiseConditionedMLP
+from mulde_vad.models.network import NoiseConditionedMLP
 
 
 def reference_network(n_features: int, hidden_units: tuple[int, ...]) -> nn.Sequential:

@@ -25,9 +25,7 @@ from pyod.models.lof import LOF
 from scipy.io import arff
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models import MULDE
+from mulde_vad.models import MULDE
 
 DATASETS = ("annthyroid", "covertype", "glass", "kdd99", "pendigits", "shuttle", "wbc", "wine")
 BASELINES = {

@@ -7,16 +7,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 from sklearn.metrics import roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from datasets.toy import make_toy_data
-from models import MULDE
+from mulde_vad.datasets.toy import make_toy_data
+from mulde_vad.models import MULDE
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets.base import (
+from mulde_vad.datasets.base import (
     VIDEO_SUFFIXES,
     DatasetLayoutError,
     Split,
@@ -19,8 +19,8 @@ from datasets.base import (
     natural_key,
     require_dir,
 )
-from datasets.matlab import gt_cell_labels, load_vol_label
-from datasets.ucsd import split_id
+from mulde_vad.datasets.matlab import gt_cell_labels, load_vol_label
+from mulde_vad.datasets.ucsd import split_id
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets.base import (
+from mulde_vad.datasets.base import (
     DatasetLayoutError,
     Split,
     VideoRecord,

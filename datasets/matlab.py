@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from datasets.base import DatasetLayoutError, check_label_length, intervals_to_labels
+from mulde_vad.datasets.base import DatasetLayoutError, check_label_length, intervals_to_labels
 
 _GT_FRAME = re.compile(r"gt_frame\s*=\s*\[([^\]]*)\]")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+))?\s*$")

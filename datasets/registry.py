@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from datasets.avenue import Avenue
-from datasets.base import DatasetAdapter
-from datasets.folder import FolderDataset
-from datasets.shanghaitech import ShanghaiTech
-from datasets.ubnormal import UBnormal
-from datasets.ucf_crime import UCFCrime
-from datasets.ucsd import UCSDPed
+from mulde_vad.datasets.avenue import Avenue
+from mulde_vad.datasets.base import DatasetAdapter
+from mulde_vad.datasets.folder import FolderDataset
+from mulde_vad.datasets.shanghaitech import ShanghaiTech
+from mulde_vad.datasets.ubnormal import UBnormal
+from mulde_vad.datasets.ucf_crime import UCFCrime
+from mulde_vad.datasets.ucsd import UCSDPed
 
 ADAPTERS: dict[str, Callable[[Path], DatasetAdapter]] = {
     "ped2": lambda root: UCSDPed(root, "ped2"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.base import (
+from mulde_vad.datasets.base import (
     VIDEO_SUFFIXES,
     DatasetLayoutError,
     Split,

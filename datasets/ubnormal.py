@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.base import DatasetLayoutError, Split, VideoRecord, check_split, frame_count, intervals_to_labels
+from mulde_vad.datasets.base import (
+    DatasetLayoutError,
+    Split,
+    VideoRecord,
+    check_split,
+    frame_count,
+    intervals_to_labels,
+)
 
 _SPLIT_FILES = {
     "train": ("normal_training_video_names.txt",),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets.base import (
+from mulde_vad.datasets.base import (
     DatasetLayoutError,
     Split,
     VideoRecord,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.base import (
+from mulde_vad.datasets.base import (
     DatasetLayoutError,
     Split,
     VideoRecord,
@@ -24,7 +24,7 @@ from datasets.base import (
     natural_key,
     require_dir,
 )
-from datasets.matlab import gt_cell_labels, parse_ucsd_m
+from mulde_vad.datasets.matlab import gt_cell_labels, parse_ucsd_m
 
 _ORIGINAL_DIR = re.compile(r"^(Train|Test)(\d+)$")
 

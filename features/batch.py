@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from storage.schema import ObjectTable
+from mulde_vad.storage.schema import ObjectTable
 
 
 @dataclass

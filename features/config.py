@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import torch
 
-from features.foreground import FOREGROUND_PRESETS, ForegroundParams
+from mulde_vad.features.foreground import FOREGROUND_PRESETS, ForegroundParams
 
 # Fields that change how fast a result is computed, not the result: left out of the stage hash.
 RUNTIME_FIELDS = ("device", "batch_size")

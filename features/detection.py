@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from features.weights import require_file
+from mulde_vad.features.weights import require_file
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,17 @@ from typing import Protocol
 
 import numpy as np
 
-from features.batch import ObjectBatch
-from features.boxes import keep_min_area, match_boxes, remove_covered
-from features.config import ExtractionConfig, resolve_device
-from features.decode import FrameBatch, VideoReader, open_video
-from features.detection import Detections, YoloDetector
-from features.extractors import ObjectExtractor, build_extractor
-from features.extractors.pose import N_KEYPOINTS
-from features.flow import build_flow
-from features.foreground import foreground_boxes
-from features.video_backbone import RollingWindows, VideoBackbone
-from storage.schema import BoxSource, FrameChunk, ObjectChunk, ObjectTable
+from mulde_vad.features.batch import ObjectBatch
+from mulde_vad.features.boxes import keep_min_area, match_boxes, remove_covered
+from mulde_vad.features.config import ExtractionConfig, resolve_device
+from mulde_vad.features.decode import FrameBatch, VideoReader, open_video
+from mulde_vad.features.detection import Detections, YoloDetector
+from mulde_vad.features.extractors import ObjectExtractor, build_extractor
+from mulde_vad.features.extractors.pose import N_KEYPOINTS
+from mulde_vad.features.flow import build_flow
+from mulde_vad.features.foreground import foreground_boxes
+from mulde_vad.features.video_backbone import RollingWindows, VideoBackbone
+from mulde_vad.storage.schema import BoxSource, FrameChunk, ObjectChunk, ObjectTable
 
 VIDEO_FEATURE = "video"
 

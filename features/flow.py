@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from features.weights import load_state_dict, weights_file
+from mulde_vad.features.weights import load_state_dict, weights_file
 
 FlowMethod = Literal["dis", "farneback", "raft_small", "raft_large"]
 

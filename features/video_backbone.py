@@ -13,10 +13,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from features.config import ExtractionConfig, resolve_device
-from features.extractors.backbone import torchscript_width
-from features.extractors.embedding import inference, strip_classifier
-from features.weights import load_state_dict, load_torchscript, weights_file
+from mulde_vad.features.config import ExtractionConfig, resolve_device
+from mulde_vad.features.extractors.backbone import torchscript_width
+from mulde_vad.features.extractors.embedding import inference, strip_classifier
+from mulde_vad.features.weights import load_state_dict, load_torchscript, weights_file
 
 Padding = Literal["replicate", "reflect"]
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from flows.config import ConfigError, PipelineConfig, load_config
+from mulde_vad.flows.config import ConfigError, PipelineConfig, load_config
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def print_summary(summary: Any) -> None:
 
 
 def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
-    from flows import pipeline  # Prefect imports take a few seconds: only when a flow runs
+    from mulde_vad.flows import pipeline  # Prefect imports take a few seconds: only when a flow runs
 
     flows = {
         "demo": pipeline.pipeline_flow,
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: telemetry only logs errors
     args = build_parser().parse_args(argv)
     if args.command == "ui":
-        from flows.ui import serve_ui
+        from mulde_vad.flows.ui import serve_ui
 
         return serve_ui(port=args.port, worker=not args.no_worker)
     try:

@@ -19,20 +19,20 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from datasets import VideoRecord
-from flows.config import PipelineConfig, RunnerSettings, load_config
-from models.calibration import AIVAD_UPPER
-from models.score_store import FeatureSource
-from storage import read_shard
-from storage.aivad import AIVAD_FEATURES
-from tasks.discover import DatasetIndex, discover_task
-from tasks.evaluate import Evaluation, evaluate_task
-from tasks.extract import STAGE as EXTRACT_STAGE
-from tasks.extract import ExtractResult, extract_key, extract_task, extraction_config
-from tasks.import_aivad import import_task
-from tasks.report import report_task
-from tasks.score import ScoreResult, score_task
-from tasks.train import TrainedModel, train_task
+from mulde_vad.datasets import VideoRecord
+from mulde_vad.flows.config import PipelineConfig, RunnerSettings, load_config
+from mulde_vad.models.calibration import AIVAD_UPPER
+from mulde_vad.models.score_store import FeatureSource
+from mulde_vad.storage import read_shard
+from mulde_vad.storage.aivad import AIVAD_FEATURES
+from mulde_vad.tasks.discover import DatasetIndex, discover_task
+from mulde_vad.tasks.evaluate import Evaluation, evaluate_task
+from mulde_vad.tasks.extract import STAGE as EXTRACT_STAGE
+from mulde_vad.tasks.extract import ExtractResult, extract_key, extract_task, extraction_config
+from mulde_vad.tasks.import_aivad import import_task
+from mulde_vad.tasks.report import report_task
+from mulde_vad.tasks.score import ScoreResult, score_task
+from mulde_vad.tasks.train import TrainedModel, train_task
 
 Stage = Literal["extract", "train", "score", "evaluate"]
 

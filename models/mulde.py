@@ -24,9 +24,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.mixture import GaussianMixture
 from tqdm.auto import tqdm
 
-from models.fusion import fit_gaussian_mixture
-from models.network import NoiseConditionedMLP
-from models.noise import ScaleSpacing, sample_training_sigmas, scoring_scales
+from mulde_vad.models.fusion import fit_gaussian_mixture
+from mulde_vad.models.network import NoiseConditionedMLP
+from mulde_vad.models.noise import ScaleSpacing, sample_training_sigmas, scoring_scales
 
 FILE_FORMAT_VERSION = 1
 _STD_EPS = 1e-8  # the official code's (std + 1e-8)

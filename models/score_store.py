@@ -21,13 +21,13 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
-from models.calibration import AIVAD_UPPER, Calibration, fuse_calibrated
-from models.frame_scores import object_to_frame_scores
-from models.metrics import macro_auc, micro_auc, per_video_auc
-from models.plots import plot_video_scores
-from models.smoothing import smooth_videos
-from storage import FeatureStore, read_shard, stack_features
-from storage.aivad import AIVAD_FEATURES, AIVAD_STAGE, aivad_config
+from mulde_vad.models.calibration import AIVAD_UPPER, Calibration, fuse_calibrated
+from mulde_vad.models.frame_scores import object_to_frame_scores
+from mulde_vad.models.metrics import macro_auc, micro_auc, per_video_auc
+from mulde_vad.models.plots import plot_video_scores
+from mulde_vad.models.smoothing import smooth_videos
+from mulde_vad.storage import FeatureStore, read_shard, stack_features
+from mulde_vad.storage.aivad import AIVAD_FEATURES, AIVAD_STAGE, aivad_config
 
 
 class Estimator(Protocol):
@@ -83,7 +83,7 @@ def default_estimator(params: Mapping[str, Any] | None = None) -> Callable[[str]
     """Factory building a MULDE with ``params`` for every feature type."""
 
     def make(_: str) -> Estimator:
-        from models.mulde import MULDE  # torch is imported only when a model is really built
+        from mulde_vad.models.mulde import MULDE  # torch is imported only when a model is really built
 
         return MULDE(**(params or {}))
 

@@ -1,8 +1,8 @@
 """Storage layer: HDF5 feature shards, the feature store, provenance and the AI-VAD importer (no Prefect)."""
 
-from storage.provenance import config_hash, fingerprint, make_provenance
-from storage.schema import SCHEMA_VERSION, BoxSource, FrameChunk, ObjectChunk, ObjectTable
-from storage.shards import (
+from mulde_vad.storage.provenance import config_hash, fingerprint, make_provenance
+from mulde_vad.storage.schema import SCHEMA_VERSION, BoxSource, FrameChunk, ObjectChunk, ObjectTable
+from mulde_vad.storage.shards import (
     Shard,
     ShardError,
     ShardWriter,
@@ -12,7 +12,7 @@ from storage.shards import (
     stack_features,
     validate_shard,
 )
-from storage.store import FeatureStore
+from mulde_vad.storage.store import FeatureStore
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from storage.provenance import make_provenance
-from storage.schema import BoxSource, ObjectChunk, ObjectTable
-from storage.shards import ShardWriter, read_shard
-from storage.store import FeatureStore
+from mulde_vad.storage.provenance import make_provenance
+from mulde_vad.storage.schema import BoxSource, ObjectChunk, ObjectTable
+from mulde_vad.storage.shards import ShardWriter, read_shard
+from mulde_vad.storage.store import FeatureStore
 
 AIVAD_STAGE = "aivad"
 AIVAD_FEATURES = ("velocity", "pose", "deep_features")

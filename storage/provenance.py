@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from storage.schema import SCHEMA_VERSION
+from mulde_vad.storage.schema import SCHEMA_VERSION
 
 CONFIG_HASH_LENGTH = 16
 _FINGERPRINT_BYTES = 1 << 20  # hash the first and last MiB: cheap on any video, catches re-encodes and truncation

@@ -26,8 +26,8 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
-from storage.provenance import config_hash
-from storage.schema import SCHEMA_VERSION, FrameChunk, ObjectChunk, ObjectTable
+from mulde_vad.storage.provenance import config_hash
+from mulde_vad.storage.schema import SCHEMA_VERSION, FrameChunk, ObjectChunk, ObjectTable
 
 Kind = Literal["object", "frame"]
 TEMP_SUFFIX = ".tmp"

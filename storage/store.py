@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from storage.provenance import canonical_json, config_hash
-from storage.shards import TEMP_SUFFIX, ShardError, host_tag, temp_path_for, validate_shard
+from mulde_vad.storage.provenance import canonical_json, config_hash
+from mulde_vad.storage.shards import TEMP_SUFFIX, ShardError, host_tag, temp_path_for, validate_shard
 
 SHARD_SUFFIX = ".h5"
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")

@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from storage import SCHEMA_VERSION, config_hash
+from mulde_vad.storage import SCHEMA_VERSION, config_hash
 
 try:
     _PACKAGE_VERSION = metadata.version("mulde-vad")

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from prefect import task
 
-from datasets import VideoRecord, get_adapter
-from datasets.demo import DemoSpec, generate_demo
+from mulde_vad.datasets import VideoRecord, get_adapter
+from mulde_vad.datasets.demo import DemoSpec, generate_demo
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models.calibration import fuse_calibrated
-from models.plots import plot_video_scores
-from models.score_store import evaluate, write_scores
-from storage import read_shard
-from tasks.train import TrainedModel
+from mulde_vad.models.calibration import fuse_calibrated
+from mulde_vad.models.plots import plot_video_scores
+from mulde_vad.models.score_store import evaluate, write_scores
+from mulde_vad.storage import read_shard
+from mulde_vad.tasks.train import TrainedModel
 
 FUSED = "fused"
 

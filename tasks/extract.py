@@ -16,11 +16,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from datasets import VideoRecord
-from features.config import ExtractionConfig
-from features.extract import extract_video
-from storage import FeatureStore, ShardWriter, make_provenance
-from tasks.common import stage_key
+from mulde_vad.datasets import VideoRecord
+from mulde_vad.features.config import ExtractionConfig
+from mulde_vad.features.extract import extract_video
+from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance
+from mulde_vad.tasks.common import stage_key
 
 STAGE = "extract"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models.score_store import FeatureSource, aivad_sources
-from storage import FeatureStore
-from storage.aivad import AIVAD_FEATURES, import_aivad
-from tasks.discover import DatasetIndex
+from mulde_vad.models.score_store import FeatureSource, aivad_sources
+from mulde_vad.storage import FeatureStore
+from mulde_vad.storage.aivad import AIVAD_FEATURES, import_aivad
+from mulde_vad.tasks.discover import DatasetIndex
 
 
 def import_features(

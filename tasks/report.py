@@ -17,8 +17,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.common import write_json_atomic
-from tasks.evaluate import Evaluation
+from mulde_vad.tasks.common import write_json_atomic
+from mulde_vad.tasks.evaluate import Evaluation
 
 #: Plots embedded inline (data URIs) in the plots artifact; more videos are listed as file paths.
 MAX_INLINE_PLOTS = 12

@@ -15,10 +15,10 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models.score_store import score_video
-from storage import FeatureStore, FrameChunk, ShardWriter, make_provenance
-from tasks.common import stage_key
-from tasks.train import TrainedModel
+from mulde_vad.models.score_store import score_video
+from mulde_vad.storage import FeatureStore, FrameChunk, ShardWriter, make_provenance
+from mulde_vad.tasks.common import stage_key
+from mulde_vad.tasks.train import TrainedModel
 
 STAGE = "scores"
 

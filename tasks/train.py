@@ -17,11 +17,11 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models import MULDE
-from models.calibration import Calibration
-from models.score_store import FeatureSource, FittedFeature, default_estimator, fit_feature
-from storage import FeatureStore, config_hash
-from tasks.common import stage_key, write_json_atomic
+from mulde_vad.models import MULDE
+from mulde_vad.models.calibration import Calibration
+from mulde_vad.models.score_store import FeatureSource, FittedFeature, default_estimator, fit_feature
+from mulde_vad.storage import FeatureStore, config_hash
+from mulde_vad.tasks.common import stage_key, write_json_atomic
 
 STAGE = "models"
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from features.batch import ObjectBatch
+from mulde_vad.features.batch import ObjectBatch
 
 if TYPE_CHECKING:
-    from features.config import ExtractionConfig
+    from mulde_vad.features.config import ExtractionConfig
 
 
 class ObjectExtractor(Protocol):
@@ -50,4 +50,4 @@ def available_extractors() -> list[str]:
 
 def _load_builtin() -> None:
     """Import the built-in extractor modules (they register themselves); heavy libraries load lazily inside."""
-    from features.extractors import backbone, clip, geometry, handcrafted, pose, velocity  # noqa: F401
+    from mulde_vad.features.extractors import backbone, clip, geometry, handcrafted, pose, velocity  # noqa: F401

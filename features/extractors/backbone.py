@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from features.config import ExtractionConfig, resolve_device
-from features.extractors import register
-from features.extractors.embedding import CropEncoder, strip_classifier
-from features.weights import load_state_dict, load_torchscript, weights_file
+from mulde_vad.features.config import ExtractionConfig, resolve_device
+from mulde_vad.features.extractors import register
+from mulde_vad.features.extractors.embedding import CropEncoder, strip_classifier
+from mulde_vad.features.weights import load_state_dict, load_torchscript, weights_file
 
 
 def torchscript_width(module: torch.nn.Module, example: torch.Tensor) -> int:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from features.config import ExtractionConfig, resolve_device
-from features.extractors import register
-from features.extractors.embedding import CropEncoder
-from features.weights import RANDOM_INIT, MissingWeightsError, require_file
+from mulde_vad.features.config import ExtractionConfig, resolve_device
+from mulde_vad.features.extractors import register
+from mulde_vad.features.extractors.embedding import CropEncoder
+from mulde_vad.features.weights import RANDOM_INIT, MissingWeightsError, require_file
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)

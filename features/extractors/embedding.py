@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from features.batch import ObjectBatch
-from features.crops import crop_boxes
+from mulde_vad.features.batch import ObjectBatch
+from mulde_vad.features.crops import crop_boxes
 
 # Crops per forward pass: bounds activation memory on crowded frames (a 224 px MobileNetV2 needs ~5 MB per
 # crop in its widest layer); CPU convolutions gain nothing from larger batches, GPUs do.

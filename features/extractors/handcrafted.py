@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from features.batch import ObjectBatch
-from features.crops import crop_boxes
-from features.extractors import register
+from mulde_vad.features.batch import ObjectBatch
+from mulde_vad.features.crops import crop_boxes
+from mulde_vad.features.extractors import register
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 

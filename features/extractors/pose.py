@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.batch import ObjectBatch
-from features.extractors import register
+from mulde_vad.features.batch import ObjectBatch
+from mulde_vad.features.extractors import register
 
 N_KEYPOINTS = 17
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from features.batch import ObjectBatch
-from features.crops import crop_boxes
-from features.extractors import register
+from mulde_vad.features.batch import ObjectBatch
+from mulde_vad.features.crops import crop_boxes
+from mulde_vad.features.extractors import register
 
 
 def orientation_histogram(flow: torch.Tensor, bins: int) -> torch.Tensor:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from datasets import DatasetLayoutError, get_adapter
-from datasets.base import count_video_frames, frame_count, frame_files
+from mulde_vad.datasets import DatasetLayoutError, get_adapter
+from mulde_vad.datasets.base import count_video_frames, frame_count, frame_files
 
 
 def write_frames(folder: Path, n: int, ext: str = ".jpg", width: int = 3) -> Path:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from features.decode import VideoDecodeError, open_video
+from mulde_vad.features.decode import VideoDecodeError, open_video
 
 
 def write_video(path: Path, n_frames: int, size: tuple[int, int] = (64, 48), fourcc: str = "MJPG") -> Path:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from features.boxes import keep_min_area, remove_covered
-from features.config import ExtractionConfig
-from features.extract import extract_video
-from features.extractors import available_extractors
-from features.extractors.velocity import orientation_histogram
-from features.foreground import ForegroundParams, foreground_boxes
-from storage import FeatureStore, ShardWriter, make_provenance, read_shard
-from storage.schema import BoxSource
+from mulde_vad.features.boxes import keep_min_area, remove_covered
+from mulde_vad.features.config import ExtractionConfig
+from mulde_vad.features.extract import extract_video
+from mulde_vad.features.extractors import available_extractors
+from mulde_vad.features.extractors.velocity import orientation_histogram
+from mulde_vad.features.foreground import ForegroundParams, foreground_boxes
+from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance, read_shard
+from mulde_vad.storage.schema import BoxSource
 
 
 def test_cover_removal_drops_boxes_inside_larger_ones() -> None:

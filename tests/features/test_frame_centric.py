@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from features.config import ExtractionConfig
-from features.extract import extract_video
-from features.video_backbone import RollingWindows, VideoBackbone, window_indices, window_offsets
-from features.weights import MissingWeightsError
-from storage import FeatureStore, ShardWriter, make_provenance, read_shard
+from mulde_vad.features.config import ExtractionConfig
+from mulde_vad.features.extract import extract_video
+from mulde_vad.features.video_backbone import RollingWindows, VideoBackbone, window_indices, window_offsets
+from mulde_vad.features.weights import MissingWeightsError
+from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance, read_shard
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated upstream, still supported
 

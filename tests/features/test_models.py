@@ -10,19 +10,19 @@ import pytest
 import torch
 from torchvision.models import get_model
 
-from features.batch import ObjectBatch
-from features.boxes import match_boxes, pairwise_iou
-from features.config import ExtractionConfig
-from features.crops import crop_boxes
-from features.decode import FrameBatch
-from features.detection import Detections, YoloDetector
-from features.extract import ObjectPipeline
-from features.extractors import build_extractor
-from features.extractors.embedding import strip_classifier
-from features.extractors.pose import normalise_keypoints
-from features.flow import RaftFlow
-from features.weights import MissingWeightsError
-from storage.schema import BoxSource, ObjectTable
+from mulde_vad.features.batch import ObjectBatch
+from mulde_vad.features.boxes import match_boxes, pairwise_iou
+from mulde_vad.features.config import ExtractionConfig
+from mulde_vad.features.crops import crop_boxes
+from mulde_vad.features.decode import FrameBatch
+from mulde_vad.features.detection import Detections, YoloDetector
+from mulde_vad.features.extract import ObjectPipeline
+from mulde_vad.features.extractors import build_extractor
+from mulde_vad.features.extractors.embedding import strip_classifier
+from mulde_vad.features.extractors.pose import normalise_keypoints
+from mulde_vad.features.flow import RaftFlow
+from mulde_vad.features.weights import MissingWeightsError
+from mulde_vad.storage.schema import BoxSource, ObjectTable
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated upstream, still supported
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from bench.extract_speed import MULTIPLES, measure, table, write_looped
-from features.decode import open_video
+from mulde_vad.features.decode import open_video
 
 
 def _frame_folder(root: Path, n: int) -> Path:

@@ -41,12 +41,12 @@ def prefect_db():
 @pytest.fixture
 def fake_features(monkeypatch):
     """Route extraction through ``fake_extraction``; reset its fault switches."""
-    import flows.pipeline
-    import tasks.extract
+    from mulde_vad.flows import pipeline
+    from mulde_vad.tasks import extract as extract_tasks
 
-    monkeypatch.setattr(tasks.extract, "extract_video", fake_extraction.fake_extract_video)
-    monkeypatch.setattr(tasks.extract, "extraction_config", fake_extraction.fake_config)
-    monkeypatch.setattr(flows.pipeline, "extraction_config", fake_extraction.fake_config)
+    monkeypatch.setattr(extract_tasks, "extract_video", fake_extraction.fake_extract_video)
+    monkeypatch.setattr(extract_tasks, "extraction_config", fake_extraction.fake_config)
+    monkeypatch.setattr(pipeline, "extraction_config", fake_extraction.fake_config)
     fake_extraction.FAIL_ON.clear()
     fake_extraction.CALLS.clear()
     monkeypatch.setattr(fake_extraction, "SLEEP_S", 0.0)

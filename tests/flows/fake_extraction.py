@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from storage import BoxSource, ObjectChunk, ObjectTable
+from mulde_vad.storage import BoxSource, ObjectChunk, ObjectTable
 
 
 @dataclass(frozen=True)

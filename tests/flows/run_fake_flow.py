@@ -10,20 +10,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(1, str(Path(__file__).resolve().parents[2]))
 
 import fake_extraction
 
-import flows.pipeline
-import tasks.extract
-from flows.config import load_config
+from mulde_vad.flows import pipeline
+from mulde_vad.flows.config import load_config
+from mulde_vad.tasks import extract as extract_tasks
 
 
 def main(flow: str, overrides: str, sleep_s: str) -> None:
     fake_extraction.SLEEP_S = float(sleep_s)
-    tasks.extract.extract_video = fake_extraction.fake_extract_video
-    tasks.extract.extraction_config = flows.pipeline.extraction_config = fake_extraction.fake_config
-    getattr(flows.pipeline, f"{flow}_flow")(load_config("demo", json.loads(overrides)))
+    extract_tasks.extract_video = fake_extraction.fake_extract_video
+    extract_tasks.extraction_config = pipeline.extraction_config = fake_extraction.fake_config
+    getattr(pipeline, f"{flow}_flow")(load_config("demo", json.loads(overrides)))
 
 
 if __name__ == "__main__":

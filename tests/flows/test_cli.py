@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flows.cli import build_parser, main
-from flows.config import RunnerSettings
+from mulde_vad.flows.cli import build_parser, main
+from mulde_vad.flows.config import RunnerSettings
 
 
 def test_every_command_parses():
@@ -43,7 +43,7 @@ def test_task_runner_choice():
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
 
-    from flows.pipeline import task_runner
+    from mulde_vad.flows.pipeline import task_runner
 
     assert isinstance(task_runner(RunnerSettings(kind="thread", max_workers=3)), ThreadPoolTaskRunner)
     local = task_runner(RunnerSettings(kind="dask", max_workers=2))

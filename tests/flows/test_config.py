@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.config import ConfigError, load_config
+from mulde_vad.flows.config import ConfigError, load_config
 
 
 @pytest.mark.parametrize("name", ["ped2", "avenue", "shanghaitech", "ubnormal", "ucf_crime", "demo"])

@@ -7,8 +7,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from datasets import get_adapter
-from datasets.demo import DemoSpec, anomaly_plan, generate_demo
+from mulde_vad.datasets import get_adapter
+from mulde_vad.datasets.demo import DemoSpec, anomaly_plan, generate_demo
 
 SPEC = DemoSpec(seed=3, n_train=2, n_test=4, n_frames=40, width=64, height=48)
 

@@ -14,9 +14,9 @@ import pytest
 from conftest import tiny_overrides
 from prefect.settings import PREFECT_API_URL
 
-from flows.config import load_config
-from flows.pipeline import extract_flow
-from storage import FeatureStore, read_shard
+from mulde_vad.flows.config import load_config
+from mulde_vad.flows.pipeline import extract_flow
+from mulde_vad.storage import FeatureStore, read_shard
 
 SCRIPT = Path(__file__).with_name("run_fake_flow.py")
 N_VIDEOS = 6

@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import TINY_DEMO, tiny_overrides
 
-from flows.config import load_config
-from flows.pipeline import VideosFailed, extract_flow, pipeline_flow
-from storage import FeatureStore, read_shard
+from mulde_vad.flows.config import load_config
+from mulde_vad.flows.pipeline import VideosFailed, extract_flow, pipeline_flow
+from mulde_vad.storage import FeatureStore, read_shard
 
 pytestmark = pytest.mark.usefixtures("prefect_db")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import tiny_overrides
 
-from flows.ui import local_server
+from mulde_vad.flows.ui import local_server
 
 SCRIPT = Path(__file__).with_name("run_fake_flow.py")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.metrics import macro_auc, micro_auc, per_video_auc
-from models.plots import anomalous_intervals, plot_video_scores
+from mulde_vad.models.metrics import macro_auc, micro_auc, per_video_auc
+from mulde_vad.models.plots import anomalous_intervals, plot_video_scores
 
 SCORES = {
     "a": np.array([0.1, 0.4]),  # all normal

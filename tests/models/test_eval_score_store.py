@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from models.score_store import FeatureSource, default_estimator, score_store
-from storage import BoxSource, FeatureStore, ObjectChunk, ObjectTable, ShardWriter, make_provenance
+from mulde_vad.models.score_store import FeatureSource, default_estimator, score_store
+from mulde_vad.storage import BoxSource, FeatureStore, ObjectChunk, ObjectTable, ShardWriter, make_provenance
 
 
 def write_objects(store: FeatureStore, source: FeatureSource, video: str, frames, rows, n_frames: int) -> None:
@@ -128,8 +128,8 @@ def test_tiny_mulde_end_to_end_separates_far_objects(tmp_path: Path) -> None:
 
 
 def test_aivad_sources_point_at_imported_stages_with_aivad_calibration() -> None:
-    from models.score_store import aivad_sources
-    from storage.aivad import AIVAD_STAGE, aivad_config
+    from mulde_vad.models.score_store import aivad_sources
+    from mulde_vad.storage.aivad import AIVAD_STAGE, aivad_config
 
     velocity, deep = aivad_sources("ped2", ["velocity", "deep_features"])
     assert (velocity.stage, velocity.config, velocity.upper) == (AIVAD_STAGE, aivad_config("ped2", "velocity"), 99.9)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.calibration import Calibration, fuse_calibrated
-from models.frame_scores import object_to_frame_scores
-from models.smoothing import smooth_scores, smooth_videos
+from mulde_vad.models.calibration import Calibration, fuse_calibrated
+from mulde_vad.models.frame_scores import object_to_frame_scores
+from mulde_vad.models.smoothing import smooth_scores, smooth_videos
 
 
 def test_frame_score_is_max_over_objects_and_empty_frames_get_the_given_value() -> None:

@@ -8,10 +8,10 @@ import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
-from datasets.toy import make_toy_data
-from models import MULDE
-from models.fusion import fit_gaussian_mixture
-from models.noise import scoring_scales
+from mulde_vad.datasets.toy import make_toy_data
+from mulde_vad.models import MULDE
+from mulde_vad.models.fusion import fit_gaussian_mixture
+from mulde_vad.models.noise import scoring_scales
 
 SMALL = dict(hidden_units=(128, 128), batch_size=256, learning_rate=1e-3, gmm_components=3, device="cpu")
 

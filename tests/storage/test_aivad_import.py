@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from storage import FeatureStore, read_shard
-from storage.aivad import AIVAD_STAGE, aivad_config, export_frames, import_aivad
-from storage.schema import BoxSource
+from mulde_vad.storage import FeatureStore, read_shard
+from mulde_vad.storage.aivad import AIVAD_STAGE, aivad_config, export_frames, import_aivad
+from mulde_vad.storage.schema import BoxSource
 
 CLIP_ENDS = {"train": [3, 7], "test": [4, 6]}  # cumulative: train videos of 3 and 4 frames, test of 4 and 2
 DIMS = {"velocity": (1, np.float32), "pose": (34, np.float64), "deep_features": (8, np.float16)}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from storage import FeatureStore, FrameChunk, ShardWriter, make_provenance
+from mulde_vad.storage import FeatureStore, FrameChunk, ShardWriter, make_provenance
 
 CONFIG = {"stage": "kill-test"}
 
@@ -20,7 +20,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from storage import FeatureStore, FrameChunk, ShardWriter, make_provenance
+    from mulde_vad.storage import FeatureStore, FrameChunk, ShardWriter, make_provenance
 
     store = FeatureStore(sys.argv[1])
     path = store.shard_path("frames", {"stage": "kill-test"}, "victim")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import config_hash, fingerprint, make_provenance
+from mulde_vad.storage import config_hash, fingerprint, make_provenance
 
 
 def test_config_hash_is_canonical() -> None:

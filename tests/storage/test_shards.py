@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from storage import (
+from mulde_vad.storage import (
     SCHEMA_VERSION,
     BoxSource,
     FeatureStore,
