@@ -3,7 +3,7 @@
     mulde-vad demo                       # generate the synthetic dataset, run the whole DAG, print AUCs
     mulde-vad run CONFIG                 # the whole DAG for configs/CONFIG.yaml (or a path)
     mulde-vad extract|train|score|evaluate CONFIG
-    mulde-vad import-aivad CONFIG --features-dir D --clip-lengths-dir C
+    mulde-vad import-aivad CONFIG --features-dir D --clip-lengths-dir C [--allow-pickle]
     mulde-vad ui                         # local Prefect server + deployments + a worker
 
 Every run command accepts ``--set section.field=value`` (YAML values) and ``--runner``/``--address``.
@@ -52,6 +52,12 @@ def print_summary(summary: Any) -> None:
 def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
     from mulde_vad.flows import pipeline  # Prefect imports take a few seconds: only when a flow runs
 
+    try:
+        pipeline.preflight(config, extraction=args.command != "import-aivad")
+    except ConfigError as exc:
+        print(f"mulde-vad: {exc}", file=sys.stderr)
+        return 2
+
     flows = {
         "demo": pipeline.pipeline_flow,
         "run": pipeline.pipeline_flow,
@@ -60,10 +66,18 @@ def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
         "score": pipeline.score_flow,
         "evaluate": pipeline.evaluate_flow,
     }
-    if args.command == "import-aivad":
-        summary = pipeline.import_aivad_flow(config, args.features_dir, args.clip_lengths_dir)
-    else:
-        summary = flows[args.command](config)
+    try:
+        if args.command == "import-aivad":
+            summary = pipeline.import_aivad_flow(
+                config, args.features_dir, args.clip_lengths_dir, allow_pickle=args.allow_pickle
+            )
+        else:
+            summary = flows[args.command](config)
+    except pipeline.VideosFailed as exc:
+        if exc.summary is not None:
+            print_summary(exc.summary)
+        print(f"mulde-vad: {exc}", file=sys.stderr)
+        return 1
     print_summary(summary)
     return 0
 
@@ -89,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     aivad.add_argument("config")
     aivad.add_argument("--features-dir", type=Path, required=True, help="extracted_features/<ds> of AI-VAD")
     aivad.add_argument("--clip-lengths-dir", type=Path, required=True, help="data/<ds> holding *_clip_lengths.npy")
+    aivad.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="AI-VAD's feature files are numpy object arrays, which numpy stores with pickle, and unpickling runs "
+        "any code the file contains: pass this only for files from a source you trust (e.g. AI-VAD's own release)",
+    )
     ui = commands.add_parser("ui", help="local Prefect server (127.0.0.1, SQLite), deployments and a worker")
     ui.add_argument("--port", type=int, default=4200)
     ui.add_argument("--no-worker", action="store_true", help="only the server")
