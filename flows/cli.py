@@ -43,9 +43,15 @@ def print_summary(summary: Any) -> None:
     print(f"\n{summary.name}: {counts}\ntimings: {timings} (total {sum(summary.timings.values()):.1f}s)")
     if summary.evaluation is None:
         return
-    print(f"\n{'scores':<16}{'micro AUC':>10}{'macro AUC':>10}{'macro (skip)':>14}")
-    for name, row in summary.evaluation.aucs.items():
-        print(f"{name:<16}{100 * row['micro']:>10.2f}{100 * row['macro']:>10.2f}{100 * row['macro_skip']:>14.2f}")
+    from mulde_vad.tasks.report import percent
+
+    if summary.evaluation.undefined:
+        print(f"\nAUC {summary.evaluation.undefined}")
+    else:
+        print(f"\n{'scores':<16}{'micro AUC':>10}{'macro AUC':>10}{'macro (skip)':>14}")
+        for name, row in summary.evaluation.aucs.items():
+            micro, macro, skip = (percent(row[k], None) for k in ("micro", "macro", "macro_skip"))
+            print(f"{name:<16}{micro:>10}{macro:>10}{skip:>14}")
     print(f"\nreport: {summary.report}\nper-frame scores: {summary.evaluation.files['scores_csv']}")
 
 

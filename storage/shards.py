@@ -128,7 +128,10 @@ class ShardWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._temp = temp_path_for(self.path)
         try:
-            self._file = h5py.File(self._temp, "w-")
+            # No chunk cache: every append reaches the disk inside the call, so a full disk raises OSError
+            # there. With a cache the write fails later, while h5py frees a handle, where the error is only
+            # printed and HDF5 can crash the process on exit.
+            self._file = h5py.File(self._temp, "w-", rdcc_nbytes=0)
             attrs = self._file.attrs
             attrs["schema_version"] = SCHEMA_VERSION
             attrs["kind"] = self.kind
@@ -169,15 +172,22 @@ class ShardWriter:
         _fsync_dir(self.path.parent)
 
     def _close(self) -> None:
-        """Close the HDF5 file once; a failing close (ENOSPC while flushing) still drops the handle."""
+        """Close the HDF5 file; when the first close fails (no space to flush), a second one releases what is
+        left open, so no handle survives to crash HDF5 at exit. The first error is the one raised."""
         file, self._file = self._file, None
-        if file is not None:
+        if file is None:
+            return
+        try:
             file.close()
+        except (OSError, RuntimeError):
+            with contextlib.suppress(OSError, RuntimeError):
+                file.close()
+            raise
 
     def _discard(self) -> None:
         """Close (ignoring a second disk error: the first is the one reported) and delete the temp file."""
         try:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, RuntimeError):
                 self._close()
         finally:
             if self._temp is not None:

@@ -51,7 +51,7 @@ def check_weights(config: ExtractionConfig) -> None:
     """
     for field_name, value in config.weights_in_use().items():
         try:
-            weights_file(value, field_name, field_name)
+            weights_file(value, field_name.removesuffix("_weights"), field_name)
         except MissingWeightsError:
             if value is None or not config.allow_download:
                 raise
