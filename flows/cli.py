@@ -12,9 +12,10 @@ Every run command accepts ``--set section.field=value`` (YAML values) and ``--ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,40 @@ def print_summary(summary: Any) -> None:
     print(f"\nreport: {summary.report}\nper-frame scores: {summary.evaluation.files['scores_csv']}")
 
 
+@contextlib.contextmanager
+def temporary_server() -> Iterator[None]:
+    """The configured Prefect API, or, when none is set, a local server for this command only.
+
+    Prefect's own temporary server outlives a CLI killed with ``kill -9``; this one is the CLI's child
+    and is stopped by the kernel when the CLI dies (``flows.ui.local_server``).
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    from mulde_vad.flows.ui import free_port, local_server
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with local_server(Path(PREFECT_HOME.value()), free_port()) as env:
+        url = env["PREFECT_API_URL"]
+        previous = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = url  # for task-runner processes (Dask workers) started from here
+        try:
+            with temporary_settings({PREFECT_API_URL: url}):
+                try:
+                    yield
+                finally:  # send the run's last logs and events while the server is still up
+                    for worker in (APILogWorker, EventsWorker):
+                        worker.drain_all(timeout=5)
+        finally:
+            if previous is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = previous
+
+
 def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
     from mulde_vad.flows import pipeline  # Prefect imports take a few seconds: only when a flow runs
 
@@ -63,7 +98,6 @@ def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
     except ConfigError as exc:
         print(f"mulde-vad: {exc}", file=sys.stderr)
         return 2
-
     flows = {
         "demo": pipeline.pipeline_flow,
         "run": pipeline.pipeline_flow,
@@ -73,12 +107,13 @@ def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
         "evaluate": pipeline.evaluate_flow,
     }
     try:
-        if args.command == "import-aivad":
-            summary = pipeline.import_aivad_flow(
-                config, args.features_dir, args.clip_lengths_dir, allow_pickle=args.allow_pickle
-            )
-        else:
-            summary = flows[args.command](config)
+        with temporary_server():
+            if args.command == "import-aivad":
+                summary = pipeline.import_aivad_flow(
+                    config, args.features_dir, args.clip_lengths_dir, allow_pickle=args.allow_pickle
+                )
+            else:
+                summary = flows[args.command](config)
     except pipeline.VideosFailed as exc:
         if exc.summary is not None:
             print_summary(exc.summary)
