@@ -3,6 +3,7 @@
     .venv/bin/python bench/mulde_speed.py                 # CPU (and GPU too when CUDA is present)
     .venv/bin/python bench/mulde_speed.py --hidden 1024 1024 --dim 64   # a quicker, smaller check
     .venv/bin/python bench/mulde_speed.py --contention    # steps/s idle vs beside a CPU burner (contention.py)
+    .venv/bin/python bench/mulde_speed.py --memory --hidden 256 256     # peak RSS of scale_scores, 25k/200k rows
 
 Training throughput covers the optimisation loop alone (``MULDE.training_seconds_``; the reference's
 loop timed the same way), after a one-batch warm-up in the same process. Each measurement runs in a
@@ -123,6 +124,38 @@ def _score(args: argparse.Namespace, device: str, which: str) -> dict:
     }
 
 
+def _rss_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process, from /proc (Linux)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def _score_memory(args: argparse.Namespace, n: int) -> dict:
+    """Extra peak RSS of ``scale_scores`` on n float32 rows, beyond the input and the (n, L) float64 result."""
+    model = _model(args, "cpu", epochs=1).fit(_data(2048, args.dim, 0))
+    X = _data(n, args.dim, 1).astype(np.float32)
+    model.scale_scores(X[: args.scoring_batch_size])  # warm-up: allocator, kernels, threads
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # reset VmHWM to the current RSS
+    before = _rss_mb("VmRSS")
+    z = model.scale_scores(X)
+    extra = _rss_mb("VmHWM") - before - z.nbytes / 2**20
+    return {"n": n, "input_mb": X.nbytes / 2**20, "result_mb": z.nbytes / 2**20, "extra_peak_mb": extra}
+
+
+def _memory(args: argparse.Namespace) -> None:
+    print(
+        f"MULDE.scale_scores peak memory (CPU): d={args.dim}, hidden={args.hidden}, "
+        f"scoring_batch_size={args.scoring_batch_size}, L=16"
+    )
+    print("\n| rows | input float32 MB | result (n, 16) float64 MB | extra peak RSS MB |")
+    print("|---|---|---|---|")
+    for n in (25_000, 200_000):
+        row = _isolated(_score_memory, args, n)
+        print(f"| {n} | {row['input_mb']:.0f} | {row['result_mb']:.0f} | {row['extra_peak_mb']:.0f} |")
+
+
 def _isolated(fn, *args) -> dict:
     with mp.get_context("spawn").Pool(1) as pool:
         return pool.apply(fn, args)
@@ -144,12 +177,16 @@ def main() -> None:
         default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"],
     )
     parser.add_argument("--contention", action="store_true", help="run bench/contention.py (its options follow)")
+    parser.add_argument("--memory", action="store_true", help="only the peak RSS of scoring 25k and 200k rows")
     args, rest = parser.parse_known_args()
     if args.contention:
         contention.main(rest)
         return
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    if args.memory:
+        _memory(args)
+        return
 
     devices = args.devices
     gpu = f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else ""

@@ -45,7 +45,7 @@ def main() -> None:
     aggregates = {
         f"{how} of standardised f": model.aggregate_score(data.X_test, how) for how in ("max", "median", "mean")
     }
-    aggregates[f"GMM ({model.gmm_components} components) NLL"] = model.anomaly_score(data.X_test)
+    aggregates[f"fusion: {model.fusion}"] = model.anomaly_score(data.X_test)
     for name, score in aggregates.items():
         print(f"| {name} | {roc_auc_score(data.y_test, score):.4f} |")
 

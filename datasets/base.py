@@ -34,6 +34,7 @@ class VideoRecord:
     split: Split
     source: Path  # a video file or a folder of frames
     labels: np.ndarray | None  # test: per-frame uint8 0/1 (1 = anomalous); train: None
+    error: str | None = None  # why this video cannot be used (e.g. unreadable): it fails alone, the rest runs
 
 
 class DatasetAdapter(Protocol):
@@ -75,13 +76,36 @@ def count_video_frames(path: Path) -> int:
         raise DatasetLayoutError(f"{path}: cannot be read as a video ({error})") from error
 
 
+def check_numbering(folder: Path, files: list[Path]) -> None:
+    """Raise naming the first missing (or repeated) frame unless the files' numbers run without a gap.
+
+    Labels index frames by position; a missing ``20.png`` would silently shift every later label by one.
+    Files whose names carry no number are not checked (there is no numbering to follow).
+    """
+    runs = [_DIGITS.findall(p.stem) for p in files]
+    if not files or not all(runs):
+        return
+    numbers = [int(r[-1]) for r in runs]
+    for before, after, run in zip(numbers, numbers[1:], runs, strict=False):
+        if after == before:
+            raise DatasetLayoutError(f"{folder}: frame number {after} appears twice; keep one file per frame")
+        if after != before + 1:
+            width = len(run[-1])
+            missing = files[numbers.index(before)].name.replace(run[-1], str(before + 1).zfill(width), 1)
+            raise DatasetLayoutError(
+                f"{folder}: frame {missing} is missing (frames {numbers[0]}..{numbers[-1]}, {len(files)} files); "
+                "labels follow frame positions, so restore the frame or renumber the folder"
+            )
+
+
 def frame_count(source: Path) -> int:
-    """Length of a frame source: images in a folder, or frames of a video file."""
+    """Length of a frame source: images in a folder (numbered without gaps), or frames of a video file."""
     if source.is_dir():
-        n = len(frame_files(source))
-        if n == 0:
+        files = frame_files(source)
+        if not files:
             raise DatasetLayoutError(f"{source}: frame folder holds no images ({sorted(IMAGE_SUFFIXES)})")
-        return n
+        check_numbering(source, files)
+        return len(files)
     return count_video_frames(source)
 
 

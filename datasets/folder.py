@@ -1,8 +1,9 @@
 """A generic dataset: ``<root>/{train,test}/<video_id>.<mp4|avi|...>`` or ``<root>/{train,test}/<video_id>/<n>.jpg``.
 
 Optional ``<root>/labels.csv`` (header ``video_id,start_frame,end_frame``; 0-based inclusive anomalous
-intervals, several rows per video allowed). Test videos not listed are all normal. A video id must not
-appear in both splits: shards are keyed by id alone.
+intervals, several rows per video allowed; a UTF-8 byte-order mark, as Excel writes, is accepted). Test
+videos not listed are all normal. A video id must not appear in both splits: shards are keyed by id alone.
+A test video whose frames cannot be counted is returned with its ``error`` set, so it fails alone.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _HEADER = ["video_id", "start_frame", "end_frame"]
 
 def read_labels_csv(path: Path) -> dict[str, list[tuple[int, int]]]:
     intervals: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = [h.strip() for h in next(reader, [])]
         if header != _HEADER:
@@ -37,8 +38,10 @@ def read_labels_csv(path: Path) -> dict[str, list[tuple[int, int]]]:
             if not row or not "".join(row).strip():
                 continue
             try:
+                if len(row) != len(_HEADER):
+                    raise ValueError(f"{len(row)} columns")
                 video, start, end = row[0].strip(), int(row[1]), int(row[2])
-            except (IndexError, ValueError) as error:
+            except ValueError as error:
                 raise DatasetLayoutError(
                     f"{path}:{line_no}: expected video_id,start_frame,end_frame, got {row}"
                 ) from error
@@ -78,7 +81,13 @@ class FolderDataset:
         unknown = sorted(set(intervals) - set(sources))
         if unknown:
             raise DatasetLayoutError(f"{labels_csv}: lists videos that are not in test/: {unknown[:5]}")
-        return [
-            VideoRecord(self.name, v, split, s, intervals_to_labels(intervals.get(v, []), frame_count(s), video=v))
-            for v, s in sources.items()
-        ]
+        records = []
+        for video, source in sources.items():
+            try:
+                n_frames = frame_count(source)
+            except DatasetLayoutError as error:  # this video is unreadable or has a frame gap; the others are fine
+                records.append(VideoRecord(self.name, video, split, source, None, error=str(error)))
+                continue
+            labels = intervals_to_labels(intervals.get(video, []), n_frames, video=video)
+            records.append(VideoRecord(self.name, video, split, source, labels))
+        return records

@@ -114,6 +114,18 @@ class ExtractionConfig:
     def foreground_params(self) -> ForegroundParams:
         return ForegroundParams(self.foreground_threshold, self.foreground_blur, self.foreground_min_area)
 
+    def weights_in_use(self) -> dict[str, str | None]:
+        """The weights fields this config loads (field → value), so they can be checked before any work."""
+        used = {
+            "detector_weights": self.detector_weights is not None,
+            "pose_weights": "pose" in self.extractors,
+            "flow_weights": self.flow.startswith("raft") and "velocity" in self.extractors,
+            "appearance_weights": "clip" in self.extractors,
+            "backbone_weights": "backbone" in self.extractors,
+            "video_weights": "video" in self.extractors,
+        }
+        return {name: getattr(self, name) for name, needed in used.items() if needed}
+
     def to_dict(self) -> dict[str, Any]:
         """The stage configuration the feature store hashes (runtime-only fields left out)."""
         values = dataclasses.asdict(self)

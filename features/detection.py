@@ -1,7 +1,12 @@
-"""Object detection with ultralytics YOLO: batched, class filter, confidence threshold, optional pose keypoints."""
+"""Object detection with ultralytics YOLO: batched, class filter, confidence threshold, optional pose keypoints.
+
+Weights load with ultralytics' safe mode (``torch.load(weights_only=True)`` plus its allow-list of model
+classes): a ``.pt`` is a pickle, and without it loading a file runs any code the file carries.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +29,14 @@ def load_yolo(weights: str, *, allow_download: bool = False):
     """A YOLO model from a local ``.pt`` file, a model ``.yaml`` (random init, offline), or a hub name.
 
     A hub name such as ``yolov8n.pt`` is only downloaded when ``allow_download``; otherwise the file
-    must exist locally and a missing one raises MissingWeightsError naming it.
+    must exist locally and a missing one raises MissingWeightsError naming it. A checkpoint that
+    references anything beyond ultralytics' known model classes is refused (TypeError), never executed.
     """
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"  # read once, when ultralytics is first imported
     from ultralytics import YOLO
+    from ultralytics.nn import tasks
+
+    tasks.SAFE_LOAD = True  # the same switch, for a process that imported ultralytics before this call
 
     if weights.endswith((".yaml", ".yml")) or allow_download:
         return YOLO(weights)

@@ -3,7 +3,7 @@
     mulde-vad demo                       # generate the synthetic dataset, run the whole DAG, print AUCs
     mulde-vad run CONFIG                 # the whole DAG for configs/CONFIG.yaml (or a path)
     mulde-vad extract|train|score|evaluate CONFIG
-    mulde-vad import-aivad CONFIG --features-dir D --clip-lengths-dir C
+    mulde-vad import-aivad CONFIG --features-dir D --clip-lengths-dir C [--allow-pickle]
     mulde-vad ui                         # local Prefect server + deployments + a worker
 
 Every run command accepts ``--set section.field=value`` (YAML values) and ``--runner``/``--address``.
@@ -12,9 +12,10 @@ Every run command accepts ``--set section.field=value`` (YAML values) and ``--ru
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +44,60 @@ def print_summary(summary: Any) -> None:
     print(f"\n{summary.name}: {counts}\ntimings: {timings} (total {sum(summary.timings.values()):.1f}s)")
     if summary.evaluation is None:
         return
-    print(f"\n{'scores':<16}{'micro AUC':>10}{'macro AUC':>10}{'macro (skip)':>14}")
-    for name, row in summary.evaluation.aucs.items():
-        print(f"{name:<16}{100 * row['micro']:>10.2f}{100 * row['macro']:>10.2f}{100 * row['macro_skip']:>14.2f}")
+    from mulde_vad.tasks.report import percent
+
+    if summary.evaluation.undefined:
+        print(f"\nAUC {summary.evaluation.undefined}")
+    else:
+        print(f"\n{'scores':<16}{'micro AUC':>10}{'macro AUC':>10}{'macro (skip)':>14}")
+        for name, row in summary.evaluation.aucs.items():
+            micro, macro, skip = (percent(row[k], None) for k in ("micro", "macro", "macro_skip"))
+            print(f"{name:<16}{micro:>10}{macro:>10}{skip:>14}")
     print(f"\nreport: {summary.report}\nper-frame scores: {summary.evaluation.files['scores_csv']}")
+
+
+@contextlib.contextmanager
+def temporary_server() -> Iterator[None]:
+    """The configured Prefect API, or, when none is set, a local server for this command only.
+
+    Prefect's own temporary server outlives a CLI killed with ``kill -9``; this one is the CLI's child
+    and is stopped by the kernel when the CLI dies (``flows.ui.local_server``).
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    from mulde_vad.flows.ui import free_port, local_server
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with local_server(Path(PREFECT_HOME.value()), free_port()) as env:
+        url = env["PREFECT_API_URL"]
+        previous = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = url  # for task-runner processes (Dask workers) started from here
+        try:
+            with temporary_settings({PREFECT_API_URL: url}):
+                try:
+                    yield
+                finally:  # send the run's last logs and events while the server is still up
+                    for worker in (APILogWorker, EventsWorker):
+                        worker.drain_all(timeout=5)
+        finally:
+            if previous is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = previous
 
 
 def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
     from mulde_vad.flows import pipeline  # Prefect imports take a few seconds: only when a flow runs
 
+    try:
+        pipeline.preflight(config, extraction=args.command != "import-aivad")
+    except ConfigError as exc:
+        print(f"mulde-vad: {exc}", file=sys.stderr)
+        return 2
     flows = {
         "demo": pipeline.pipeline_flow,
         "run": pipeline.pipeline_flow,
@@ -60,10 +106,19 @@ def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
         "score": pipeline.score_flow,
         "evaluate": pipeline.evaluate_flow,
     }
-    if args.command == "import-aivad":
-        summary = pipeline.import_aivad_flow(config, args.features_dir, args.clip_lengths_dir)
-    else:
-        summary = flows[args.command](config)
+    try:
+        with temporary_server():
+            if args.command == "import-aivad":
+                summary = pipeline.import_aivad_flow(
+                    config, args.features_dir, args.clip_lengths_dir, allow_pickle=args.allow_pickle
+                )
+            else:
+                summary = flows[args.command](config)
+    except pipeline.VideosFailed as exc:
+        if exc.summary is not None:
+            print_summary(exc.summary)
+        print(f"mulde-vad: {exc}", file=sys.stderr)
+        return 1
     print_summary(summary)
     return 0
 
@@ -89,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     aivad.add_argument("config")
     aivad.add_argument("--features-dir", type=Path, required=True, help="extracted_features/<ds> of AI-VAD")
     aivad.add_argument("--clip-lengths-dir", type=Path, required=True, help="data/<ds> holding *_clip_lengths.npy")
+    aivad.add_argument(
+        "--allow-pickle",
+        action="store_true",
+        help="AI-VAD's feature files are numpy object arrays, which numpy stores with pickle, and unpickling runs "
+        "any code the file contains: pass this only for files from a source you trust (e.g. AI-VAD's own release)",
+    )
     ui = commands.add_parser("ui", help="local Prefect server (127.0.0.1, SQLite), deployments and a worker")
     ui.add_argument("--port", type=int, default=4200)
     ui.add_argument("--no-worker", action="store_true", help="only the server")

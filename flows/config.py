@@ -13,6 +13,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+#: A run name becomes the folder ``output/<name>/``: one path component, nothing that climbs out of it.
+PLAIN_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+#: "auto", "cpu", "mps", "cuda" or "cuda:N"; whether CUDA is present is checked before a run starts.
+DEVICE = r"^(auto|cpu|mps|cuda(:\d+)?)$"
 DatasetName = Literal["ped2", "ped1", "avenue", "shanghaitech", "ubnormal", "ucf_crime", "folder", "demo"]
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -79,7 +83,7 @@ class MuldeSettings(_Strict):
     fusion: Literal["robust", "gmm", "max", "mean"] | None = None
     gmm_components: int | None = Field(None, ge=1)
     fusion_holdout: float | None = Field(None, ge=0, lt=1)
-    device: str = "auto"
+    device: str = Field("auto", pattern=DEVICE)
     random_state: int | None = 0
 
     def estimator_params(self) -> dict[str, Any]:
@@ -123,6 +127,9 @@ class RunnerSettings(_Strict):
     kind: Literal["thread", "dask"] = "thread"
     max_workers: int = Field(2, ge=1)
     address: str | None = Field(None, description="tcp://host:8786 of an existing Dask scheduler")
+    dashboard: str = Field(
+        "127.0.0.1:8787", description="host:port of a LocalCluster's dashboard; loopback only unless changed"
+    )
 
     @model_validator(mode="after")
     def _address_needs_dask(self) -> RunnerSettings:
@@ -134,7 +141,7 @@ class RunnerSettings(_Strict):
 class PipelineConfig(_Strict):
     """Everything one end-to-end run needs."""
 
-    name: str
+    name: str = Field(pattern=PLAIN_NAME, description="run name: a plain folder name under output/")
     dataset: DatasetSettings
     store: Path = Field(Path("store"), description="feature store root (shared by all workers)")
     output: Path = Field(Path("runs"), description="per-frame scores, plots and reports go to output/<name>/")

@@ -3,7 +3,10 @@
 Every stage reads and writes the feature store, which is the cache: a stage flow reruns everything up
 to its stage, and finished work (valid shards, saved models) is skipped. A rerun of a failed run
 therefore recomputes exactly the videos that did not finish. Per-video tasks are mapped, so one bad
-video fails alone: the others finish and are stored, then the flow fails naming the bad ones.
+video fails alone: a bad test video (unreadable at discovery, or failing extraction or scoring) is set
+aside, the others are extracted, scored and evaluated, and the flow fails at the end naming it; a bad
+training video stops the run after extraction. Every run starts by removing the temporary files of
+writers that died, and ``preflight`` checks what can be checked before any work.
 """
 
 from __future__ import annotations
@@ -20,25 +23,34 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from mulde_vad.datasets import VideoRecord
-from mulde_vad.flows.config import PipelineConfig, RunnerSettings, load_config
+from mulde_vad.features.config import resolve_device
+from mulde_vad.features.extractors import available_extractors
+from mulde_vad.flows.config import ConfigError, PipelineConfig, RunnerSettings, load_config
 from mulde_vad.models.calibration import AIVAD_UPPER
 from mulde_vad.models.score_store import FeatureSource
-from mulde_vad.storage import read_shard
+from mulde_vad.storage import FeatureStore, read_shard
 from mulde_vad.storage.aivad import AIVAD_FEATURES
 from mulde_vad.tasks.discover import DatasetIndex, discover_task
 from mulde_vad.tasks.evaluate import Evaluation, evaluate_task
 from mulde_vad.tasks.extract import STAGE as EXTRACT_STAGE
-from mulde_vad.tasks.extract import ExtractResult, extract_key, extract_task, extraction_config
+from mulde_vad.tasks.extract import ExtractResult, check_weights, extract_key, extract_task, extraction_config
 from mulde_vad.tasks.import_aivad import import_task
 from mulde_vad.tasks.report import report_task
-from mulde_vad.tasks.score import ScoreResult, score_task
+from mulde_vad.tasks.score import score_task
 from mulde_vad.tasks.train import TrainedModel, train_task
 
 Stage = Literal["extract", "train", "score", "evaluate"]
 
 
 class VideosFailed(RuntimeError):
-    """Some per-video tasks failed; the others are stored and a rerun redoes only these."""
+    """Some per-video tasks failed; the others are stored and a rerun redoes only these.
+
+    ``summary`` is what the run did with the other videos (with the evaluation when it got that far).
+    """
+
+    def __init__(self, message: str, summary: RunSummary | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
 
 
 @dataclass
@@ -51,6 +63,7 @@ class RunSummary:
     models: list[TrainedModel] = field(default_factory=list)
     evaluation: Evaluation | None = None
     report: Path | None = None
+    failures: list[str] = field(default_factory=list)  # per stage, which videos failed and why
 
 
 def task_runner(settings: RunnerSettings) -> Any:
@@ -64,7 +77,12 @@ def task_runner(settings: RunnerSettings) -> Any:
     # memory_limit=0: no spill directory. Dask puts it at <worker dir>/storage with the worker dir first on
     # sys.path, where it would shadow this project's `storage` package inside the workers.
     return DaskTaskRunner(
-        cluster_kwargs={"n_workers": settings.max_workers, "threads_per_worker": 1, "memory_limit": 0}
+        cluster_kwargs={
+            "n_workers": settings.max_workers,
+            "threads_per_worker": 1,
+            "memory_limit": 0,
+            "dashboard_address": settings.dashboard,
+        }
     )
 
 
@@ -72,25 +90,64 @@ def resolve(config: PipelineConfig | str) -> PipelineConfig:
     return config if isinstance(config, PipelineConfig) else load_config(config)
 
 
-def _collect(futures: Mapping[str, PrefectFuture], what: str, on_done: Callable[[int], None] | None = None) -> list:
-    """Wait for every future (keyed by video id); raise VideosFailed naming the failed ones after all finished."""
+def preflight(cfg: PipelineConfig, *, extraction: bool = True) -> None:
+    """Check before any work what the config file alone cannot: the extraction preset and its override
+    fields, the devices, every weights file the preset loads, and the calibration keys against the feature
+    types. Raises one ConfigError naming the problem."""
+    try:
+        resolve_device(cfg.mulde.device)
+        if not extraction:
+            names = set(cfg.evaluation.feature_types or AIVAD_FEATURES)
+        else:
+            config = extraction_config(cfg.extraction.preset, cfg.extraction.overrides)
+            resolve_device(config.device)
+            check_weights(config)
+            names = set(config.extractors)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        raise ConfigError(f"config {cfg.name!r}: {error}") from error
+    unknown = sorted(set(cfg.evaluation.feature_types or ()) - names)
+    if unknown:
+        raise ConfigError(
+            f"config {cfg.name!r}: evaluation.feature_types {unknown} are not produced; this run "
+            f"produces {sorted(names)}"
+        )
+    # One config serves extraction and the AI-VAD import: a key of any known feature type is fine, a typo is not.
+    known = names | set(AIVAD_FEATURES) | set(available_extractors())
+    typos = sorted(set(cfg.evaluation.calibration_upper) - known)
+    if typos:
+        raise ConfigError(
+            f"config {cfg.name!r}: evaluation.calibration_upper names unknown feature types {typos}; "
+            f"known: {sorted(known)}"
+        )
+
+
+def _collect(
+    futures: Mapping[str, PrefectFuture], what: str, on_done: Callable[[int], None] | None = None
+) -> tuple[list, dict[str, str]]:
+    """Wait for every future (keyed by video id); return the results and, per failed video, its error."""
     video_of = {future: video for video, future in futures.items()}
-    results, failed = [], []
+    results, failed = [], {}
     for done, future in enumerate(as_completed(list(futures.values())), start=1):
         try:
             results.append(future.result())
         except Exception as exc:  # the task's own exception: recorded, the other videos carry on
-            failed.append(f"{video_of[future]} ({type(exc).__name__}: {exc})")
+            failed[video_of[future]] = f"{type(exc).__name__}: {exc}"
         if on_done:
             on_done(done)
-    if failed:
-        raise VideosFailed(f"{len(failed)} of {len(futures)} {what} task(s) failed: " + "; ".join(sorted(failed)))
-    return results
+    return results, failed
+
+
+def _failure(what: str, failed: Mapping[str, str], total: int) -> str:
+    listed = "; ".join(f"{video} ({why})" for video, why in sorted(failed.items()))
+    return f"{len(failed)} of {total} {what} task(s) failed: {listed}"
 
 
 @flow(name="extract-videos", log_prints=True)
-def extract_videos(records: list[VideoRecord], preset: str, overrides: dict[str, Any], store: Path) -> list:
-    """Map extraction over videos on the configured task runner, with a progress artifact."""
+def extract_videos(
+    records: list[VideoRecord], preset: str, overrides: dict[str, Any], store: Path
+) -> tuple[list[ExtractResult], dict[str, str]]:
+    """Map extraction over videos on the configured task runner, with a progress artifact; return the
+    results and, per failed video, why."""
     config = extraction_config(preset, overrides)
     progress = create_progress_artifact(0.0, description=f"extracting {len(records)} videos")
 
@@ -101,15 +158,21 @@ def extract_videos(records: list[VideoRecord], preset: str, overrides: dict[str,
     return _collect(futures, "extraction", on_done)
 
 
-def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> list[FeatureSource]:
+def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> tuple[list[FeatureSource], DatasetIndex]:
+    """Extract every video; failed test videos are set aside in the returned index, a failed training video stops."""
     records = [*index.train, *index.test]
     runner = extract_videos.with_options(task_runner=task_runner(cfg.runner))
-    results: list[ExtractResult] = runner(records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store)
+    results, failed = runner(records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store)
+    if failed:
+        summary.failures.append(_failure("extraction", failed, len(records)))
+        if any(r.video_id in failed for r in index.train) or len(failed) == len(index.test):
+            raise VideosFailed("; ".join(summary.failures), summary)
+        index = replace(index, test=[r for r in index.test if r.video_id not in failed])
     computed = sum(r.computed for r in results)
     summary.counts.update(extracted=computed, extraction_skipped=len(results) - computed)
     key = extract_key(extraction_config(cfg.extraction.preset, cfg.extraction.overrides))
     names = read_shard(results[0].path).features
-    return [FeatureSource(name, EXTRACT_STAGE, key, upper=default_upper(name)) for name in names]
+    return [FeatureSource(name, EXTRACT_STAGE, key, upper=default_upper(name)) for name in names], index
 
 
 def default_upper(feature: str) -> float | str:
@@ -141,7 +204,11 @@ def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource
 
 def _score(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> dict[str, Path]:
     futures = {r.video_id: score_task.submit(r.video_id, summary.models, cfg.store) for r in index.test}
-    results: list[ScoreResult] = _collect(futures, "scoring")
+    results, failed = _collect(futures, "scoring")
+    if failed:
+        summary.failures.append(_failure("scoring", failed, len(futures)))
+        if not results:
+            raise VideosFailed("; ".join(summary.failures), summary)
     summary.counts.update(scored=sum(r.computed for r in results), scoring_skipped=sum(not r.computed for r in results))
     return {r.video_id: r.path for r in results}
 
@@ -151,9 +218,23 @@ def run_stages(
 ) -> RunSummary:
     """Discover → extract → train → score → evaluate + report, stopping after ``until``.
 
-    ``features`` (e.g. an import of AI-VAD's released features) replaces extraction.
+    ``features`` (e.g. an import of AI-VAD's released features) replaces extraction. Raises VideosFailed
+    at the end, naming them, when some test videos failed while the others went through.
     """
+    summary = _run_stages(cfg, until, features)
+    if summary.failures:
+        raise VideosFailed("; ".join(summary.failures), summary)
+    return summary
+
+
+def _run_stages(
+    cfg: PipelineConfig, until: Stage, features: Callable[[DatasetIndex], list[FeatureSource]] | None
+) -> RunSummary:
     logger = get_run_logger()
+    preflight(cfg, extraction=features is None)
+    removed = FeatureStore(cfg.store).clean_partial()
+    if removed:
+        logger.info("removed %d temporary file(s) of writers that died", len(removed))
     summary = RunSummary(cfg.name)
     clock = time.perf_counter()
 
@@ -167,9 +248,18 @@ def run_stages(
     index = discover_task(
         cfg.dataset.name, cfg.dataset.root, cfg.dataset.demo.model_dump() if cfg.dataset.demo else None
     )
+    if index.failed:
+        summary.failures.append(
+            f"{len(index.failed)} test video(s) unreadable at discovery: "
+            + "; ".join(f"{video} ({why})" for video, why in sorted(index.failed.items()))
+        )
     summary.counts.update(dataset=cfg.dataset.name, train_videos=len(index.train), test_videos=len(index.test))
     lap("discover")
-    sources = _select(cfg, _extract(cfg, index, summary) if features is None else features(index))
+    if features is None:
+        extracted, index = _extract(cfg, index, summary)
+    else:
+        extracted = features(index)
+    sources = _select(cfg, extracted)
     lap("extract" if features is None else "import")
     if until == "extract":
         return summary
@@ -223,13 +313,23 @@ def pipeline_flow(config: PipelineConfig | str = "demo") -> RunSummary:
 
 
 @flow(name="import-aivad", log_prints=True)
-def import_aivad_flow(config: PipelineConfig | str, features_dir: Path, clip_lengths_dir: Path) -> RunSummary:
-    """Import AI-VAD's released features (the paper's object-centric input), then train, score and evaluate."""
+def import_aivad_flow(
+    config: PipelineConfig | str, features_dir: Path, clip_lengths_dir: Path, allow_pickle: bool = False
+) -> RunSummary:
+    """Import AI-VAD's released features (the paper's object-centric input), then train, score and evaluate.
+
+    ``allow_pickle``: AI-VAD's files are pickled object arrays, and unpickling runs code: trusted files only.
+    """
     cfg = resolve(config)
 
     def imported(index: DatasetIndex) -> list[FeatureSource]:
         return import_task(
-            index, features_dir, clip_lengths_dir, cfg.store, cfg.evaluation.feature_types or AIVAD_FEATURES
+            index,
+            features_dir,
+            clip_lengths_dir,
+            cfg.store,
+            cfg.evaluation.feature_types or AIVAD_FEATURES,
+            allow_pickle,
         )
 
     return run_stages(cfg, "evaluate", features=imported)

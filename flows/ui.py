@@ -1,19 +1,24 @@
 """A local Prefect server for the UI: 127.0.0.1 only, SQLite in a project-local PREFECT_HOME, no telemetry.
 
 ``mulde-vad ui`` (and ``make ui``) starts the server, registers the deployments of ``prefect.yaml`` on
-the local ``process`` work pool and runs a worker for it, until Ctrl-C.
+the local ``process`` work pool and runs a worker for it, until Ctrl-C. The run commands use the same
+server as their temporary one when no ``PREFECT_API_URL`` is set. On Linux the server is tied to the
+process that started it: the kernel stops it when that process dies, even by ``kill -9``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,6 +41,27 @@ def _prefect(*args: str) -> list[str]:
     return [sys.executable, "-m", "prefect", *args]
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _tied_to(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking the kernel to SIGTERM the child when ``parent`` dies (Linux; None elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    pr_set_pdeathsig = 1
+
+    def tie() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the tie was made
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return tie
+
+
 def wait_healthy(port: int, timeout_s: float, process: subprocess.Popen | None = None) -> None:
     url = f"http://127.0.0.1:{port}/api/health"
     deadline = time.monotonic() + timeout_s
@@ -56,7 +82,11 @@ def local_server(home: Path, port: int = 4200, timeout_s: float = 60, log: Path 
     env = server_env(home, port)
     out = open(log or home / "server.log", "ab")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
-        _prefect("server", "start", "--host", "127.0.0.1", "--port", str(port)), env=env, stdout=out, stderr=out
+        _prefect("server", "start", "--host", "127.0.0.1", "--port", str(port)),
+        env=env,
+        stdout=out,
+        stderr=out,
+        preexec_fn=_tied_to(os.getpid()),  # only prctl and getppid run between fork and exec
     )
     try:
         wait_healthy(port, timeout_s, process)

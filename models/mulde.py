@@ -13,11 +13,12 @@ raw, nearly collinear scale scores. ``MULDE(**PAPER_RECIPE)`` is the paper's exa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
@@ -34,7 +35,7 @@ from mulde_vad.models.network import NoiseConditionedMLP
 from mulde_vad.models.noise import ScaleSpacing, sample_training_sigmas, scoring_scales
 from mulde_vad.models.threads import CoreBudget
 
-FILE_FORMAT_VERSION = 2
+FILE_FORMAT_VERSION = 3  # 2: the SHA-256 of the tensors, checked on load; 3: fusion state as plain arrays
 _STD_EPS = 1e-8  # the official code's (std + 1e-8)
 _REFERENCE_BATCH = 512  # learning_rate=None means 1e-3 at this batch size, scaled by sqrt(batch / 512)
 
@@ -280,14 +281,19 @@ class MULDE(BaseEstimator):
     def scale_scores(self, X: np.ndarray) -> np.ndarray:
         """Per-level scores (n, L): f(x, σ_i) on clean x, or ‖s(x, σ_i)‖² for the score parametrization.
 
-        Forward only, all L levels in one batched pass per chunk of ``scoring_batch_size`` samples.
+        Forward only, all L levels in one batched pass per chunk of ``scoring_batch_size`` samples. X is
+        checked and standardised chunk by chunk, so the memory beyond X and the (n, L) result does not
+        grow with n.
         """
         self._check_fitted("network_")
-        X = _validate_matrix(X, n_features=self.n_features_in_)
+        X = np.asarray(X)
+        _check_shape(X, self.n_features_in_)
         sigmas = torch.as_tensor(self.scales_, dtype=torch.float32, device=self.device_)
         out = np.empty((len(X), len(self.scales_)), dtype=np.float64)
         with torch.inference_mode():
-            for start, x in self._chunks(self._standardise(X)):
+            for start in range(0, len(X), self.scoring_batch_size):
+                chunk = _validate_matrix(X[start : start + self.scoring_batch_size], self.n_features_in_, start)
+                x = torch.from_numpy(self._standardise(chunk)).to(self.device_, non_blocking=True)
                 with self._autocast():
                     f = self.network_.forward_multiscale(x, sigmas).float()
                 z = f[..., 0] if self.parametrization == "log_density" else (f**2).sum(dim=-1)
@@ -329,6 +335,7 @@ class MULDE(BaseEstimator):
             "fusion": {k: _to_tensor(v) for k, v in self.fusion_.state().items()},
             "versions": library_versions(),
         }
+        state["tensor_sha256"] = tensor_digest(state)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -353,6 +360,8 @@ class MULDE(BaseEstimator):
             raise ValueError(f"{path} is not a readable MULDE model file ({error}); retrain and save again") from error
         if not isinstance(state, dict) or state.get("format_version") != FILE_FORMAT_VERSION:
             raise ValueError(f"{path} is not a MULDE model file of format version {FILE_FORMAT_VERSION}")
+        if state.get("tensor_sha256") != tensor_digest(state):
+            raise ValueError(f"{path} is corrupt: its weights do not match the hash saved with them; retrain")
         if n_features is not None and state["n_features_in"] != n_features:
             raise ValueError(
                 f"{path} holds a MULDE model for {state['n_features_in']} features, but {n_features} were "
@@ -388,11 +397,6 @@ class MULDE(BaseEstimator):
     def _standardise(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean_) / self.scale_).astype(np.float32)
 
-    def _chunks(self, x_std: np.ndarray) -> Iterator[tuple[int, torch.Tensor]]:
-        for start in range(0, len(x_std), self.scoring_batch_size):
-            chunk = x_std[start : start + self.scoring_batch_size]
-            yield start, torch.from_numpy(chunk).to(self.device_, non_blocking=True)
-
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.precision == "float32":
             return contextlib.nullcontext()
@@ -405,17 +409,22 @@ class MULDE(BaseEstimator):
             raise NotFittedError("this MULDE is not fitted yet; call fit(X) first")
 
 
-def _validate_matrix(X: np.ndarray, n_features: int | None) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+def _check_shape(X: np.ndarray, n_features: int | None) -> None:
     if X.ndim != 2:
         raise ValueError(f"expected a 2-D array (n_samples, n_features), got shape {X.shape}")
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"X has {X.shape[1]} features, but this MULDE was fitted on {n_features}")
+
+
+def _validate_matrix(X: np.ndarray, n_features: int | None, first_row: int = 0) -> np.ndarray:
+    """X as float64 (n, d) with finite values; ``first_row`` numbers the rows of a chunk in error messages."""
+    X = np.asarray(X, dtype=np.float64)
+    _check_shape(X, n_features)
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
         raise ValueError(
-            f"X contains NaN or inf in {int(bad.sum())} of {len(X)} rows (first: row {int(np.argmax(bad))}); "
-            "drop or impute them before fitting or scoring"
+            f"X contains NaN or inf in {int(bad.sum())} of {len(X)} rows (first: row "
+            f"{first_row + int(np.argmax(bad))}); drop or impute them before fitting or scoring"
         )
     return X
 
@@ -475,6 +484,21 @@ def _resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available; use device='auto' or 'cpu'")
     return resolved
+
+
+def tensor_digest(state: dict) -> str:
+    """SHA-256 over every tensor of a saved state (by sorted name, with dtype and shape), for ``load`` to check."""
+    digest = hashlib.sha256()
+    groups = ("network", "arrays", "loss_history", "fusion")
+    for group in groups:
+        for name in sorted(state[group]):
+            if isinstance(state[group][name], str):  # e.g. the aggregate fusion's "max" / "mean"
+                digest.update(f"{group}/{name}={state[group][name]}".encode())
+                continue
+            tensor = state[group][name].detach().cpu().contiguous()
+            digest.update(f"{group}/{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

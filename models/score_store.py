@@ -130,10 +130,24 @@ def evaluate(
         if len(labels[video]) != len(scores):
             raise ValueError(f"video {video}: {len(labels[video])} labels but {len(scores)} scored frames")
     smoothed = smooth_videos(raw, sigma)
+    classes = {int(c) for c in np.unique(np.concatenate([np.asarray(labels[v]) for v in raw]))} if raw else set()
     metrics: dict[str, Any] = {
         "sigma": sigma,
         "n_videos": len(raw),
         "n_frames": int(sum(len(s) for s in raw.values())),
+    }
+    if len(classes) < 2:  # every AUC needs both classes; the scores are still worth writing
+        missing = "anomalous" if 1 not in classes else "normal"
+        metrics.update(
+            micro_auc=None,
+            micro_auc_unsmoothed=None,
+            macro_auc=None,
+            per_video_auc={},
+            macro_auc_skip_single_class=None,
+            auc_undefined=f"undefined: no {missing} frames",
+        )
+        return smoothed, metrics
+    metrics |= {
         "micro_auc": micro_auc(smoothed, labels),
         "micro_auc_unsmoothed": micro_auc(raw, labels),
         "macro_auc": macro_auc(smoothed, labels, "pad"),

@@ -8,6 +8,11 @@ an object table); a frame without objects stays a frame with no rows. Values and
 bit-for-bit (deep features are fp16 in the release). The boxes are not part of the release: the table
 records them as NaN with ``BoxSource.IMPORTED``.
 
+Trust: the release stores each feature file as a numpy *object* array, which numpy writes with pickle,
+and unpickling runs whatever code the file contains. Such files are therefore refused unless the caller
+passes ``allow_pickle=True`` (the CLI's ``--allow-pickle``) for files from a trusted source; plain
+numeric arrays load either way.
+
 Memory: numpy object arrays cannot be memory-mapped, so one feature file of one split is loaded at a
 time (ShanghaiTech's training deep features are the largest, ~1.5 GB).
 """
@@ -87,6 +92,7 @@ def import_aivad(
     video_ids: Mapping[str, Sequence[str]] | None = None,
     compression: str | None = None,
     overwrite: bool = False,
+    allow_pickle: bool = False,
 ) -> AivadImport:
     """Write one object shard per (feature type, video) for both splits; return the ids and configs used.
 
@@ -96,6 +102,7 @@ def import_aivad(
         adapter, so imported shards line up with that adapter's labels. Default ``train_01``, ``test_01``, ...
         (what the Ped2/Avenue adapters produce). Ids must be unique across splits.
     Complete shards are skipped unless ``overwrite``; a killed import therefore resumes where it stopped.
+    allow_pickle: load object arrays (pickled; AI-VAD's format), which can run code: trusted files only.
     """
     features_dir, clip_lengths_dir = Path(features_dir), Path(clip_lengths_dir)
     ends = {split: read_clip_lengths(clip_lengths_dir / f"{split}_clip_lengths.npy") for split in _SPLITS}
@@ -112,7 +119,7 @@ def import_aivad(
             path = features_dir / split / f"{name}.npy"
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: AI-VAD feature file missing (download extracted_features/{dataset})")
-            rows, dtype, _ = _frame_rows(np.load(path, allow_pickle=True), path)
+            rows, dtype, _ = _frame_rows(load_feature_file(path, allow_pickle=allow_pickle), path)
             if len(rows) != ends[split][-1]:
                 raise ValueError(
                     f"{path}: {len(rows)} frames, but {split}_clip_lengths.npy sums to {ends[split][-1]} frames"
@@ -127,6 +134,20 @@ def import_aivad(
             counts.setdefault(name, {})[split] = sum(len(r) for r in rows)
             del rows
     return AivadImport(dataset, ids, configs, counts, skipped)
+
+
+def load_feature_file(path: Path, *, allow_pickle: bool) -> np.ndarray:
+    """An AI-VAD feature file; a pickled (object) array only with ``allow_pickle``, since unpickling runs code."""
+    try:
+        return np.load(path, allow_pickle=allow_pickle)
+    except ValueError as error:
+        if allow_pickle or "allow_pickle" not in str(error):
+            raise
+        raise ValueError(
+            f"{path}: holds a pickled object array, and loading it can run arbitrary code. AI-VAD's released "
+            "features use this format: if the file comes from a source you trust, pass --allow-pickle "
+            "(import_aivad(..., allow_pickle=True))"
+        ) from error
 
 
 def _video_ids(split: str, n_videos: int, given: Mapping[str, Sequence[str]] | None) -> list[str]:

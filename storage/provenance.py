@@ -7,6 +7,7 @@ versions: it is the SHA-256 of a canonical JSON rendering (sorted keys, no white
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -19,7 +20,6 @@ from typing import Any
 from mulde_vad.storage.schema import SCHEMA_VERSION
 
 CONFIG_HASH_LENGTH = 16
-_FINGERPRINT_BYTES = 1 << 20  # hash the first and last MiB: cheap on any video, catches re-encodes and truncation
 _LIBRARIES = (
     "numpy",
     "h5py",
@@ -55,58 +55,57 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"config value {value!r} of type {type(value).__name__} is not JSON serialisable")
 
 
-def _hash_head_tail(path: Path, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        digest.update(handle.read(_FINGERPRINT_BYTES))
-        if size > _FINGERPRINT_BYTES:
-            handle.seek(max(_FINGERPRINT_BYTES, size - _FINGERPRINT_BYTES))
-            digest.update(handle.read())
-    return digest.hexdigest()
-
-
-def fingerprint(source: str | Path) -> dict[str, Any]:
-    """Identify a video file (size, mtime, SHA-256 of first+last MiB) or a frame folder (its file list).
-
-    For a folder the digest covers every file name and size plus the first and last file's head/tail,
-    so adding, removing or replacing frames changes it without reading every frame.
-    """
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(f"cannot fingerprint {path}: it does not exist")
-    if path.is_file():
-        stat = path.stat()
-        return {
-            "path": str(path.resolve()),
-            "size": stat.st_size,
-            "mtime": stat.st_mtime,
-            "sha256_head_tail": _hash_head_tail(path, stat.st_size),
-        }
-    files = sorted(p for p in path.iterdir() if p.is_file())
-    digest = hashlib.sha256()
-    total = 0
-    for file in files:
-        size = file.stat().st_size
-        total += size
-        digest.update(f"{file.name}\0{size}\n".encode())
-    for file in files[:1] + files[-1:]:
-        digest.update(_hash_head_tail(file, file.stat().st_size).encode())
-    return {
-        "path": str(path.resolve()),
-        "n_files": len(files),
-        "size": total,
-        "mtime": max((f.stat().st_mtime for f in files), default=path.stat().st_mtime),
-        "sha256_listing": digest.hexdigest(),
-    }
-
-
-def sha256_file(path: str | Path) -> str:
-    """Full SHA-256 of a weights file, read in 8 MiB blocks."""
+@functools.lru_cache(maxsize=1 << 16)
+def _digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """SHA-256 of a file read in 8 MiB blocks; cached per (path, size, mtime, inode): each file is hashed once."""
+    del size, mtime_ns, inode  # the cache key only: a rewritten or replaced file changes one of them
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(8 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """Full SHA-256 of a file (a video, a weights file), memoised per (resolved path, size, mtime)."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return _digest(str(resolved), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def content_digest(source: str | Path) -> str:
+    """What a video's shards are keyed on: the SHA-256 of a file, or of a frame folder's names and file digests.
+
+    Names and paths of the source itself do not enter it: the same content under another root reuses
+    results, while a replaced, re-encoded or edited video (or frame) gets a new digest.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"cannot fingerprint {path}: it does not exist")
+    if path.is_file():
+        return file_digest(path)
+    digest = hashlib.sha256()
+    for file in _frame_files(path):
+        digest.update(f"{file.name}\0{file_digest(file)}\n".encode())
+    return digest.hexdigest()
+
+
+def fingerprint(source: str | Path) -> dict[str, Any]:
+    """Identify a video file or frame folder: path, size, mtime and ``content_digest``."""
+    path = Path(source)
+    digest = content_digest(path)  # raises naming a missing source
+    files = [path] if path.is_file() else _frame_files(path)
+    return {
+        "path": str(path.resolve()),
+        "n_files": len(files),
+        "size": sum(f.stat().st_size for f in files),
+        "mtime": max((f.stat().st_mtime for f in files), default=path.stat().st_mtime),
+        "sha256": digest,
+    }
 
 
 def library_versions() -> dict[str, str]:
@@ -129,7 +128,7 @@ def make_provenance(
     for name, file in (weights or {}).items():
         if not os.path.isfile(file):
             raise FileNotFoundError(f"weights {name!r}: file {file} does not exist; pass the path of the local file")
-        weight_info[name] = {"path": str(Path(file).resolve()), "sha256": sha256_file(file)}
+        weight_info[name] = {"path": str(Path(file).resolve()), "sha256": file_digest(file)}
     return {
         "schema_version": SCHEMA_VERSION,
         "config": json.loads(canonical_json(config)),

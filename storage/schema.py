@@ -7,7 +7,7 @@ from enum import IntEnum
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: Fletcher-32 checksums on every dataset and the ``inputs`` digest
 
 
 class BoxSource(IntEnum):

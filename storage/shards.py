@@ -1,18 +1,25 @@
 """One HDF5 shard per (stage configuration, video), written atomically and validated on read.
 
-Layout (``SCHEMA_VERSION`` 1)::
+Layout (``SCHEMA_VERSION`` 2)::
 
-    attrs: schema_version, kind ("object" | "frame"), complete, n_frames, config_hash, provenance (JSON)
+    attrs: schema_version, kind ("object" | "frame"), complete, n_frames, config_hash, inputs, provenance (JSON)
     /objects/{frame_index, boxes, confidence, class_id, source}   kind="object" only, rows sorted by frame
     /features/<name>                                               (rows, d); object rows align with /objects
 
 A writer fills a temporary file in the destination directory (so the final ``os.replace`` is atomic
 on one filesystem), fsyncs it and renames it only after ``finish``. A process killed at any point
-therefore leaves either the previous state or a ``.tmp`` file that never reads as a shard.
+therefore leaves either the previous state or a ``.tmp`` file that never reads as a shard. Every
+failure while writing (open, append, flush, close, fsync, rename; ENOSPC included) removes the
+temporary file before the error propagates.
+
+Every dataset carries HDF5's Fletcher-32 checksum per chunk, so a flipped byte raises on read instead of
+returning a wrong value; ``inputs`` is the content digest of what the shard was computed from (a
+video, or upstream shards), so a changed input makes the shard stale rather than silently reused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -93,6 +100,7 @@ class ShardWriter:
         provenance: Mapping[str, Any],
         feature_dtype: str = "float32",
         compression: str | None = None,
+        inputs: str = "",
     ) -> None:
         if kind not in ("object", "frame"):
             raise ValueError(f"kind must be 'object' or 'frame', got {kind!r}")
@@ -107,6 +115,7 @@ class ShardWriter:
         self.provenance = dict(provenance)
         self.feature_dtype = np.dtype(feature_dtype)
         self.compression = compression
+        self.inputs = inputs
         self._file: h5py.File | None = None
         self._temp: Path | None = None
         self._rows = 0  # frames written (frame kind) or objects written (object kind)
@@ -118,38 +127,71 @@ class ShardWriter:
     def __enter__(self) -> ShardWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._temp = temp_path_for(self.path)
-        self._file = h5py.File(self._temp, "w-")
-        attrs = self._file.attrs
-        attrs["schema_version"] = SCHEMA_VERSION
-        attrs["kind"] = self.kind
-        attrs["complete"] = False
-        attrs["n_frames"] = -1
-        attrs["config_hash"] = config_hash(self.provenance["config"])
-        attrs["provenance"] = json.dumps(self.provenance, sort_keys=True, default=str)
-        self._file.create_group("features")
-        if self.kind == "object":
-            objects = self._file.create_group("objects")
-            for name, dtype in _OBJECT_DTYPES.items():
-                self._create(objects, name, (4,) if name == "boxes" else (), np.dtype(dtype))
+        try:
+            # No chunk cache: every append reaches the disk inside the call, so a full disk raises OSError
+            # there. With a cache the write fails later, while h5py frees a handle, where the error is only
+            # printed and HDF5 can crash the process on exit.
+            self._file = h5py.File(self._temp, "w-", rdcc_nbytes=0)
+            attrs = self._file.attrs
+            attrs["schema_version"] = SCHEMA_VERSION
+            attrs["kind"] = self.kind
+            attrs["complete"] = False
+            attrs["n_frames"] = -1
+            attrs["config_hash"] = config_hash(self.provenance["config"])
+            attrs["inputs"] = self.inputs
+            attrs["provenance"] = json.dumps(self.provenance, sort_keys=True, default=str)
+            self._file.create_group("features")
+            if self.kind == "object":
+                objects = self._file.create_group("objects")
+                for name, dtype in _OBJECT_DTYPES.items():
+                    self._create(objects, name, (4,) if name == "boxes" else (), np.dtype(dtype))
+        except BaseException:
+            self._discard()
+            raise
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._file is not None and self._temp is not None
-        self._file.close()
         if exc_type is not None or not self._finished:
-            self._temp.unlink(missing_ok=True)
+            self._discard()
             if exc_type is None:
                 raise ShardError(f"{self.path}: the writer block ended without finish(n_frames); nothing was written")
             return
-        fd = os.open(self._temp, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self._temp, self.path)
+            self._close()
+            fd = os.open(self._temp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self._temp, self.path)
+        except BaseException:
+            self._discard()
+            raise
         _fsync_dir(self.path.parent)
+
+    def _close(self) -> None:
+        """Close the HDF5 file; when the first close fails (no space to flush), a second one releases what is
+        left open, so no handle survives to crash HDF5 at exit. The first error is the one raised."""
+        file, self._file = self._file, None
+        if file is None:
+            return
+        try:
+            file.close()
+        except (OSError, RuntimeError):
+            with contextlib.suppress(OSError, RuntimeError):
+                file.close()
+            raise
+
+    def _discard(self) -> None:
+        """Close (ignoring a second disk error: the first is the one reported) and delete the temp file."""
+        try:
+            with contextlib.suppress(OSError, RuntimeError):
+                self._close()
+        finally:
+            if self._temp is not None:
+                self._temp.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ appends
     def _create(self, group: h5py.Group, name: str, row_shape: tuple[int, ...], dtype: np.dtype) -> h5py.Dataset:
@@ -162,6 +204,7 @@ class ShardWriter:
             dtype=dtype,
             chunks=(chunk_rows, *row_shape),
             compression=self.compression,
+            fletcher32=True,
         )
 
     def _open_file(self) -> h5py.File:
@@ -249,7 +292,13 @@ def _open(path: Path) -> h5py.File:
         raise ShardError(f"{path}: cannot be opened as HDF5 ({error}); truncated or corrupt, delete it") from error
 
 
-def _check(file: h5py.File, path: Path, expected_hash: str | None) -> None:
+def _datasets(file: h5py.File) -> Iterator[h5py.Dataset]:
+    groups = [file["features"], *([file["objects"]] if "objects" in file else [])]
+    for group in groups:
+        yield from group.values()
+
+
+def _check(file: h5py.File, path: Path, expected_hash: str | None, expected_inputs: str | None = None) -> None:
     """Raise ShardError naming ``path`` unless the open file is a complete, consistent shard."""
     attrs = file.attrs
     version = attrs.get("schema_version")
@@ -259,6 +308,11 @@ def _check(file: h5py.File, path: Path, expected_hash: str | None) -> None:
         raise ShardError(f"{path}: not marked complete (the writer did not finish); delete it and recompute")
     if expected_hash is not None and attrs.get("config_hash") != expected_hash:
         raise ShardError(f"{path}: written for config {attrs.get('config_hash')}, expected {expected_hash}")
+    if expected_inputs is not None and attrs.get("inputs") != expected_inputs:
+        raise ShardError(
+            f"{path}: computed from inputs {attrs.get('inputs')!r}, but they are now {expected_inputs!r} "
+            "(the video or an upstream result changed); it is stale and must be recomputed"
+        )
     kind = attrs.get("kind")
     if kind not in ("object", "frame") or "features" not in file:
         raise ShardError(f"{path}: kind={kind!r} or the /features group is invalid")
@@ -273,6 +327,26 @@ def _check(file: h5py.File, path: Path, expected_hash: str | None) -> None:
         expected_rows.add(len(dataset))
         if len(expected_rows) > 1:
             raise ShardError(f"{path}: feature {name!r} has {len(dataset)} rows, other columns {expected_rows}")
+    unchecked = [d.name for d in _datasets(file) if not d.fletcher32]
+    if unchecked:
+        raise ShardError(f"{path}: datasets {unchecked} carry no checksum; recompute the shard")
+
+
+def _verify_data(file: h5py.File, path: Path) -> None:
+    """Read every chunk once, so HDF5 checks each Fletcher-32 checksum (memory: one chunk at a time)."""
+    for dataset in _datasets(file):
+        for chunk in dataset.iter_chunks() if len(dataset) else ():
+            _read(dataset, path, chunk)
+
+
+def _read(dataset: h5py.Dataset, path: Path, selection: Any = ()) -> np.ndarray:
+    """``dataset[selection]``; a checksum or I/O failure becomes a ShardError naming the file."""
+    try:
+        return dataset[selection]
+    except OSError as error:
+        raise ShardError(
+            f"{path}: dataset {dataset.name} is corrupt ({error}); delete the shard and recompute it"
+        ) from error
 
 
 def _feature_dataset(file: h5py.File, path: Path, feature: str) -> h5py.Dataset | None:
@@ -285,15 +359,35 @@ def _feature_dataset(file: h5py.File, path: Path, feature: str) -> h5py.Dataset 
     raise ShardError(f"{path}: no feature {feature!r}; it holds {sorted(file['features'])}")
 
 
-def _read_all(dataset: h5py.Dataset | None) -> np.ndarray:
-    return np.zeros((0, 0), np.float32) if dataset is None else dataset[()]
+def _read_all(dataset: h5py.Dataset | None, path: Path) -> np.ndarray:
+    return np.zeros((0, 0), np.float32) if dataset is None else _read(dataset, path)
 
 
-def validate_shard(path: str | Path, *, expected_hash: str | None = None) -> None:
-    """Raise ShardError (naming the file and the fix) unless ``path`` is a complete, consistent shard."""
+def validate_shard(
+    path: str | Path,
+    *,
+    expected_hash: str | None = None,
+    expected_inputs: str | None = None,
+    verify_data: bool = False,
+) -> None:
+    """Raise ShardError (naming the file and the fix) unless ``path`` is a complete, consistent shard.
+
+    ``expected_inputs``: the content digest its inputs must have now; ``verify_data``: also read every
+    chunk and check its checksum (reads the whole shard, one chunk at a time).
+    """
     path = Path(path)
     with _open(path) as file:
-        _check(file, path, expected_hash)
+        _check(file, path, expected_hash, expected_inputs)
+        if verify_data:
+            _verify_data(file, path)
+
+
+def shard_inputs(path: str | Path) -> str:
+    """The content digest of the inputs a valid shard was computed from (``""`` when it records none)."""
+    path = Path(path)
+    with _open(path) as file:
+        _check(file, path, None)
+        return str(file.attrs["inputs"])
 
 
 def read_shard(path: str | Path, *, features: Iterable[str] | None = None, expected_hash: str | None = None) -> Shard:
@@ -304,13 +398,13 @@ def read_shard(path: str | Path, *, features: Iterable[str] | None = None, expec
         names = list(file["features"]) if features is None else list(features)
         objects = None
         if file.attrs["kind"] == "object":
-            objects = ObjectTable(**{name: file["objects"][name][()] for name in _OBJECT_DTYPES})
+            objects = ObjectTable(**{name: _read(file["objects"][name], path) for name in _OBJECT_DTYPES})
         return Shard(
             path=path,
             kind=str(file.attrs["kind"]),  # type: ignore[arg-type]
             n_frames=int(file.attrs["n_frames"]),
             objects=objects,
-            features={name: _read_all(_feature_dataset(file, path, name)) for name in names},
+            features={name: _read_all(_feature_dataset(file, path, name), path) for name in names},
             provenance=json.loads(file.attrs["provenance"]),
             config_hash=str(file.attrs["config_hash"]),
         )
@@ -360,7 +454,7 @@ def iter_feature_batches(
         start = 0
         while start < len(dataset):
             take = min(batch_size - filled, len(dataset) - start)
-            buffer[filled : filled + take] = dataset[start : start + take]
+            buffer[filled : filled + take] = _read(dataset, Path(dataset.file.filename), np.s_[start : start + take])
             filled += take
             start += take
             if filled == batch_size:

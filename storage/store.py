@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ SHARD_SUFFIX = ".h5"
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 # .<name>.<host>.<pid>.<8 hex>.tmp, as written by storage.shards.temp_path_for
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>[^.]+)\.(?P<pid>\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+class StaleShardWarning(UserWarning):
+    """A stored shard was stale (its inputs changed) or corrupt (a checksum failed); it is recomputed."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -61,12 +66,30 @@ class FeatureStore:
             raise ValueError(f"video id {video_id!r} is not filesystem-safe (letters, digits, '_', '-', '.')")
         return self.stage_dir(stage, config) / f"{video_id}{SHARD_SUFFIX}"
 
-    def is_complete(self, path: str | Path) -> bool:
-        """True when the shard exists, opens, has this schema, is marked complete and matches its directory's config."""
+    def is_complete(self, path: str | Path, *, inputs: str | None = None) -> bool:
+        """True when the shard exists, opens, has this schema, is marked complete and matches its directory's config
+        (and, when given, was computed from ``inputs``: the content digest of its inputs now)."""
         path = Path(path)
         try:
-            validate_shard(path, expected_hash=path.parent.name)
+            validate_shard(path, expected_hash=path.parent.name, expected_inputs=inputs)
         except ShardError:
+            return False
+        return True
+
+    def reusable(self, path: str | Path, *, inputs: str) -> bool:
+        """True when a complete shard computed from ``inputs`` is at ``path`` and every checksum holds.
+
+        A present but stale or corrupt shard is deleted (and reported by the caller's recompute),
+        so it can never be read later; a missing one is simply not reusable.
+        """
+        path = Path(path)
+        if not path.exists():
+            return False
+        try:
+            validate_shard(path, expected_hash=path.parent.name, expected_inputs=inputs, verify_data=True)
+        except ShardError as error:
+            warnings.warn(f"recomputing: {error}", StaleShardWarning, stacklevel=2)
+            path.unlink(missing_ok=True)
             return False
         return True
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mulde_vad.storage import SCHEMA_VERSION, config_hash
+from mulde_vad.storage.shards import temp_path_for
 
 try:
     _PACKAGE_VERSION = metadata.version("mulde-vad")
@@ -34,7 +35,7 @@ def key_hash(key: Mapping[str, Any]) -> str:
 
 def write_json_atomic(path: Path, payload: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp = temp_path_for(path)  # named like a shard's temp file, so clean_partial removes it after a crash
     temp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(temp, path)
     return path

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ class DatasetIndex:
     name: str
     train: list[VideoRecord]
     test: list[VideoRecord]
+    failed: dict[str, str] = field(default_factory=dict)  # test video id → why it cannot be used
 
     @property
     def labels(self) -> dict[str, np.ndarray]:
@@ -26,11 +27,21 @@ class DatasetIndex:
 
 
 def discover(name: str, root: Path, demo: Mapping[str, Any] | None = None) -> DatasetIndex:
-    """The adapter's video records; ``demo`` is the generic folder layout, generated on first use."""
+    """The adapter's video records; ``demo`` is the generic folder layout, generated on first use.
+
+    A test video the adapter marks with an ``error`` (unreadable, frames missing) is set aside in
+    ``failed``: the others run, and the flow fails at the end naming it. A training video with an error
+    stops the run here: a model fitted without it would silently differ.
+    """
     if name == "demo":
         generate_demo(root, DemoSpec(**(demo or {})))
     adapter = get_adapter("folder" if name == "demo" else name, root)
-    index = DatasetIndex(name, adapter.videos("train"), adapter.videos("test"))
+    train, test = adapter.videos("train"), adapter.videos("test")
+    broken = [f"{r.video_id}: {r.error}" for r in train if r.error]
+    if broken:
+        raise ValueError(f"{root}: training videos cannot be read: {'; '.join(broken)}")
+    failed = {r.video_id: r.error for r in test if r.error}
+    index = DatasetIndex(name, train, [r for r in test if not r.error], failed)
     if not index.train or not index.test:
         raise ValueError(
             f"{root}: dataset {name!r} has {len(index.train)} train and {len(index.test)} test "

@@ -32,6 +32,7 @@ class Evaluation:
     n_anomalous: int
     files: dict[str, Path]
     plots: dict[str, Path] = field(default_factory=dict)
+    undefined: str | None = None  # why every AUC is NaN (a test set with one class only), else None
 
 
 def evaluate_scores(
@@ -56,11 +57,13 @@ def evaluate_scores(
     aucs, smoothed_fused, fused_metrics = {}, {}, {}
     for name, videos in raw.items():
         smoothed, metrics = evaluate(videos, labels, smoothing_sigma)
-        skip = metrics["macro_auc_skip_single_class"]
         aucs[name] = {
-            "micro": metrics["micro_auc"],
-            "macro": metrics["macro_auc"],
-            "macro_skip": float("nan") if skip is None else skip,
+            key: float("nan") if metrics[field] is None else metrics[field]
+            for key, field in (
+                ("micro", "micro_auc"),
+                ("macro", "macro_auc"),
+                ("macro_skip", "macro_auc_skip_single_class"),
+            )
         }
         if name == FUSED:
             smoothed_fused, fused_metrics = smoothed, metrics
@@ -73,7 +76,8 @@ def evaluate_scores(
                 scores, labels[video], output / "plots" / f"{video}.png", title=video, raw=raw[FUSED][video]
             )
     n_anomalous = int(sum(int(np.sum(v)) for v in labels.values()))
-    return Evaluation(aucs, fused_metrics["n_frames"], n_anomalous, files, plot_paths)
+    undefined = fused_metrics.get("auc_undefined")
+    return Evaluation(aucs, fused_metrics["n_frames"], n_anomalous, files, plot_paths, undefined)
 
 
 evaluate_task = task(evaluate_scores, name="evaluate", retries=1, cache_policy=NO_CACHE)

@@ -1,12 +1,15 @@
 """Stage 2: extract one video into the feature store, unless a complete shard is already there.
 
-The store is the cache: the shard path derives from the stage key (extraction config + code version),
-and a shard that exists and validates is never recomputed. A failure inside extraction leaves nothing
-at the shard path (ShardWriter removes its temporary file), so a rerun redoes exactly that video.
+The store is the cache: the shard path derives from the stage key (extraction config with the content
+hash of every weights file it loads + code version), and a shard records the content digest of its
+video. A shard is reused only when it validates, its checksums hold and its video is unchanged;
+otherwise it is reported and recomputed. A failure inside extraction leaves nothing at the shard path
+(ShardWriter removes its temporary file), so a rerun redoes exactly that video.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +22,9 @@ from prefect.cache_policies import NO_CACHE
 from mulde_vad.datasets import VideoRecord
 from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extract import extract_video
+from mulde_vad.features.weights import RANDOM_INIT, MissingWeightsError, require_file, weights_file
 from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance
+from mulde_vad.storage.provenance import content_digest, file_digest
 from mulde_vad.tasks.common import stage_key
 
 STAGE = "extract"
@@ -31,6 +36,7 @@ class ExtractResult:
     path: Path
     computed: bool  # False: a complete shard was already in the store
     seconds: float
+    inputs: str = ""  # content digest of the video
 
 
 def extraction_config(preset: str, overrides: Mapping[str, Any] | None = None) -> ExtractionConfig:
@@ -38,8 +44,28 @@ def extraction_config(preset: str, overrides: Mapping[str, Any] | None = None) -
     return ExtractionConfig.preset(preset, **dict(overrides or {}))
 
 
+def check_weights(config: ExtractionConfig) -> None:
+    """Raise MissingWeightsError for the first weights file the config loads but is not on disk.
+
+    With ``allow_download`` a value that is not a local file is left to its library to fetch.
+    """
+    for field_name, value in config.weights_in_use().items():
+        try:
+            weights_file(value, field_name.removesuffix("_weights"), field_name)
+        except MissingWeightsError:
+            if value is None or not config.allow_download:
+                raise
+
+
 def extract_key(config: ExtractionConfig) -> dict[str, Any]:
-    return stage_key(STAGE, config.to_dict())
+    """The extraction config with each local weights file replaced by its content hash (not its path)."""
+    values = config.to_dict()
+    for field_name, value in config.weights_in_use().items():
+        if value in (None, RANDOM_INIT):
+            continue
+        with contextlib.suppress(MissingWeightsError):  # a hub name its library downloads: keyed by that name
+            values[field_name] = f"sha256:{file_digest(require_file(value, field_name))}"
+    return stage_key(STAGE, values)
 
 
 def extract_one(record: VideoRecord, config: ExtractionConfig, store_root: Path) -> ExtractResult:
@@ -47,13 +73,14 @@ def extract_one(record: VideoRecord, config: ExtractionConfig, store_root: Path)
     store = FeatureStore(store_root)
     key = extract_key(config)
     path = store.shard_path(STAGE, key, record.video_id)
-    if store.is_complete(path):
-        return ExtractResult(record.video_id, path, computed=False, seconds=0.0)
+    inputs = content_digest(record.source)
+    if store.reusable(path, inputs=inputs):
+        return ExtractResult(record.video_id, path, computed=False, seconds=0.0, inputs=inputs)
     start = time.perf_counter()
     provenance = make_provenance(video=record.source, config=key)
-    with ShardWriter(path, kind=config.kind, provenance=provenance) as writer:
+    with ShardWriter(path, kind=config.kind, provenance=provenance, inputs=inputs) as writer:
         extract_video(record.source, config, writer)
-    return ExtractResult(record.video_id, path, computed=True, seconds=time.perf_counter() - start)
+    return ExtractResult(record.video_id, path, True, time.perf_counter() - start, inputs)
 
 
 # No Prefect result cache: the store decides what is done, so a deleted shard is recomputed.

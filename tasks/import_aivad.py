@@ -20,6 +20,7 @@ def import_features(
     clip_lengths_dir: Path,
     store_root: Path,
     features: Sequence[str] = AIVAD_FEATURES,
+    allow_pickle: bool = False,
 ) -> list[FeatureSource]:
     """Write (or keep) one shard per feature type and video; return the feature sources to train on."""
     video_ids = {"train": [r.video_id for r in index.train], "test": [r.video_id for r in index.test]}
@@ -30,6 +31,7 @@ def import_features(
         dataset=index.name,
         features=features,
         video_ids=video_ids,
+        allow_pickle=allow_pickle,
     )
     return aivad_sources(index.name, features)
 

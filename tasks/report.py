@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,8 +30,16 @@ def _artifact_key(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
 
+def percent(value: float, undefined: str | None) -> str:
+    """An AUC as a percentage, or why it is undefined (NaN)."""
+    return f"{100 * value:.2f}" if math.isfinite(value) else (undefined or "undefined")
+
+
 def auc_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
-    return [{"scores": name, **{k: round(v, 4) for k, v in row.items()}} for name, row in evaluation.aucs.items()]
+    return [
+        {"scores": name, **{k: round(v, 4) if math.isfinite(v) else None for k, v in row.items()}}
+        for name, row in evaluation.aucs.items()
+    ]
 
 
 def render_markdown(
@@ -43,8 +52,10 @@ def render_markdown(
     lines = [f"# mulde-vad run `{name}`", "", "## AUC-ROC (frame level, %)", ""]
     lines += ["| scores | micro | macro (AI-VAD padding) | macro (skip single-class) |", "|---|---|---|---|"]
     lines += [
-        f"| {r['scores']} | {100 * r['micro']:.2f} | {100 * r['macro']:.2f} | {100 * r['macro_skip']:.2f} |"
-        for r in auc_rows(evaluation)
+        f"| {name} | "
+        + " | ".join(percent(row[k], evaluation.undefined) for k in ("micro", "macro", "macro_skip"))
+        + " |"
+        for name, row in evaluation.aucs.items()
     ]
     lines += ["", "## Counts", "", *(f"- {k}: {v}" for k, v in counts.items())]
     lines += [f"- test frames: {evaluation.n_frames} ({evaluation.n_anomalous} anomalous)"]

@@ -1,7 +1,8 @@
 """Stage 4: score one test video: per feature type, object GMM NLL → per-frame max (NaN where no object).
 
 The scoring itself is ``models.score_store.score_video``; this task stores its raw frame scores as a
-frame shard keyed by the models' keys, so a rerun skips videos already scored. Calibration, fusion and
+frame shard keyed by the models' keys and recording the video's feature digests, so a rerun skips
+videos already scored and rescores a video whose content changed. Calibration, fusion and
 smoothing happen in ``evaluate`` (cheap, over all videos).
 """
 
@@ -16,7 +17,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from mulde_vad.models.score_store import score_video
-from mulde_vad.storage import FeatureStore, FrameChunk, ShardWriter, make_provenance
+from mulde_vad.storage import FeatureStore, FrameChunk, ShardWriter, config_hash, make_provenance
+from mulde_vad.storage.shards import shard_inputs
 from mulde_vad.tasks.common import stage_key
 from mulde_vad.tasks.train import TrainedModel
 
@@ -41,13 +43,16 @@ def score_one(video_id: str, models: Sequence[TrainedModel], store_root: Path) -
     store = FeatureStore(store_root)
     key = score_key(models)
     path = store.shard_path(STAGE, key, video_id)
-    if store.is_complete(path):
+    inputs = config_hash(
+        {m.source.name: shard_inputs(store.shards(m.source.stage, m.source.config, [video_id])[0]) for m in models}
+    )
+    if store.reusable(path, inputs=inputs):
         return ScoreResult(video_id, path, computed=False, seconds=0.0)
     start = time.perf_counter()
     per_type = score_video(store, {m.source.name: m.load() for m in models}, video_id)
     n_frames = len(next(iter(per_type.values())))
     provenance = make_provenance(video=None, config=key)
-    with ShardWriter(path, kind="frame", provenance=provenance, feature_dtype="float64") as writer:
+    with ShardWriter(path, kind="frame", provenance=provenance, feature_dtype="float64", inputs=inputs) as writer:
         writer.append_frames(FrameChunk(0, {name: values[:, None] for name, values in per_type.items()}))
         writer.finish(n_frames)
     return ScoreResult(video_id, path, computed=True, seconds=time.perf_counter() - start)

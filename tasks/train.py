@@ -1,14 +1,17 @@
 """Stage 3: fit one MULDE per feature type on the training objects, and its calibration statistics.
 
 The fit itself is ``models.score_store.fit_feature``; this task adds the cache: the model directory is
-keyed like a shard directory (feature source + MULDE params + code version), so a saved model is
-loaded instead of retrained.
+keyed like a shard directory (feature source + MULDE params + the content digests of the training
+shards + code version), so a saved model is loaded instead of retrained, and a changed training video
+means a new model. A saved model that fails to load (truncated, or its tensor hash does not match) is
+reported and retrained, never used.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,7 @@ from mulde_vad.models import MULDE
 from mulde_vad.models.calibration import Calibration
 from mulde_vad.models.score_store import FeatureSource, FittedFeature, default_estimator, fit_feature
 from mulde_vad.storage import FeatureStore, config_hash
+from mulde_vad.storage.shards import shard_inputs
 from mulde_vad.tasks.common import stage_key, write_json_atomic
 
 STAGE = "models"
@@ -44,9 +48,33 @@ class TrainedModel:
         return FittedFeature(self.source, MULDE.load(self.model_path), self.calibration, self.n_train)
 
 
-def train_key(source: FeatureSource, mulde_params: Mapping[str, Any]) -> dict[str, Any]:
-    upstream = {"stage": source.stage, "config": config_hash(source.config), "feature": source.key}
+class RetrainWarning(UserWarning):
+    """A saved model or its calibration could not be loaded; the model is trained again."""
+
+
+def training_inputs(store: FeatureStore, source: FeatureSource, train_ids: Sequence[str]) -> str:
+    """One digest of every training shard's input digest: changes when any training video does."""
+    paths = store.shards(source.stage, source.config, list(train_ids))
+    return config_hash({video: shard_inputs(path) for video, path in zip(train_ids, paths, strict=True)})
+
+
+def train_key(source: FeatureSource, mulde_params: Mapping[str, Any], inputs: str = "") -> dict[str, Any]:
+    upstream = {"stage": source.stage, "config": config_hash(source.config), "feature": source.key, "inputs": inputs}
     return stage_key(STAGE, {"mulde": dict(mulde_params), "upper": source.upper}, upstream)
+
+
+def _load_saved(source: FeatureSource, model_path: Path, calibration_path: Path) -> TrainedModel | None:
+    """The stored model when both files load (the model's tensor hash checked); None, with a warning, otherwise."""
+    if not (model_path.is_file() and calibration_path.is_file()):
+        return None
+    try:
+        MULDE.load(model_path)
+        saved = json.loads(calibration_path.read_text())
+        calibration = Calibration(saved["low"], saved["high"])
+        return TrainedModel(source, model_path, calibration, saved["n_train"], computed=False, seconds=0.0)
+    except (ValueError, KeyError, TypeError) as error:
+        warnings.warn(f"retraining {source.name}: {error}", RetrainWarning, stacklevel=2)
+        return None
 
 
 def train_feature(
@@ -54,12 +82,11 @@ def train_feature(
 ) -> TrainedModel:
     """Fit (or load) the MULDE model of one feature type on all training videos' rows."""
     store = FeatureStore(store_root)
-    directory = store.stage_dir(STAGE, train_key(source, mulde_params))
+    directory = store.stage_dir(STAGE, train_key(source, mulde_params, training_inputs(store, source, train_ids)))
     model_path, calibration_path = directory / f"{source.name}.mulde", directory / f"{source.name}.calibration.json"
-    if model_path.is_file() and calibration_path.is_file():
-        saved = json.loads(calibration_path.read_text())
-        calibration = Calibration(saved["low"], saved["high"])
-        return TrainedModel(source, model_path, calibration, saved["n_train"], computed=False, seconds=0.0)
+    saved = _load_saved(source, model_path, calibration_path)
+    if saved is not None:
+        return saved
     start = time.perf_counter()
     fitted = fit_feature(store, source, train_ids, default_estimator(mulde_params))
     fitted.model.save(model_path)

@@ -2,8 +2,11 @@
 
 The flow inside a box is resampled to ``crop``×``crop`` without rescaling its vectors (as AI-VAD resizes
 with cv2); bin i sums |u|+|v| over pixels whose angle lies in [360i/B, 360(i+1)/B) and divides by the
-pixel count, so the bins add up to the crop's mean L1 magnitude. ShanghaiTech divides the magnitude of
-class-0 boxes (persons and foreground) by the box height.
+pixel count, so the bins add up to the crop's mean L1 magnitude. The magnitude is then divided by the
+frame height (motion in frame heights per frame), so the same clip gives the same features at any
+resolution; AI-VAD keeps pixels, which differs only by a constant per dataset of one frame size, and
+MULDE standardises every feature. ShanghaiTech instead divides the magnitude of class-0 boxes (persons
+and foreground) by the box height, which is resolution-free as well.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ class VelocityExtractor:
         boxes = batch.objects.boxes
         flow = crop_boxes(batch.flow_tensor, batch.batch_index, boxes, self.crop)
         hist = orientation_histogram(flow, self.dim)
+        heights = np.full(len(boxes), float(batch.frames.shape[1]))
         if self.height_norm:
-            heights = np.where(batch.objects.class_id == 0, np.maximum(boxes[:, 3] - boxes[:, 1], 1.0), 1.0)
-            hist = hist / torch.as_tensor(heights, dtype=hist.dtype, device=hist.device)[:, None]
+            heights = np.where(batch.objects.class_id == 0, np.maximum(boxes[:, 3] - boxes[:, 1], 1.0), heights)
+        hist = hist / torch.as_tensor(heights, dtype=hist.dtype, device=hist.device)[:, None]
         return hist.cpu().numpy()

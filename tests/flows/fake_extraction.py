@@ -20,9 +20,15 @@ from mulde_vad.storage import BoxSource, ObjectChunk, ObjectTable
 class FakeConfig:
     name: str = "fake"
     kind: str = "object"  # one row per object, like ExtractionConfig.kind for object-centric presets
+    extractors: tuple[str, ...] = ("motion", "colour")  # the feature names it writes
+    device: str = "cpu"
+    allow_download: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def weights_in_use(self) -> dict:
+        return {}
 
 
 FAIL_ON: set[str] = set()  # video ids whose extraction raises

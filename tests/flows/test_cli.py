@@ -51,6 +51,7 @@ def test_task_runner_choice():
         "n_workers": 2,
         "threads_per_worker": 1,
         "memory_limit": 0,
+        "dashboard_address": "127.0.0.1:8787",
     }
     remote = task_runner(RunnerSettings(kind="dask", address="tcp://10.0.0.1:8786"))
     assert remote.address == "tcp://10.0.0.1:8786"

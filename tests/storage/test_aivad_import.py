@@ -45,7 +45,7 @@ def make_release(tmp_path: Path) -> tuple[Path, Path, dict]:
 def test_import_round_trips_every_frame_exactly(tmp_path: Path) -> None:
     features_dir, lengths_dir, original = make_release(tmp_path)
     store = FeatureStore(tmp_path / "store")
-    result = import_aivad(features_dir, lengths_dir, store, dataset="ped2")
+    result = import_aivad(features_dir, lengths_dir, store, dataset="ped2", allow_pickle=True)
     assert result.video_ids == {"train": ["train_01", "train_02"], "test": ["test_01", "test_02"]}
     for (name, split), frames in original.items():
         exported = []
@@ -69,8 +69,12 @@ def test_import_resumes_and_takes_adapter_ids(tmp_path: Path) -> None:
     features_dir, lengths_dir, _ = make_release(tmp_path)
     store = FeatureStore(tmp_path / "store")
     ids = {"train": ["01_001", "01_002"], "test": ["01_0014", "01_0015"]}
-    import_aivad(features_dir, lengths_dir, store, dataset="sh", features=["velocity"], video_ids=ids)
-    again = import_aivad(features_dir, lengths_dir, store, dataset="sh", features=["velocity"], video_ids=ids)
+    import_aivad(
+        features_dir, lengths_dir, store, dataset="sh", features=["velocity"], video_ids=ids, allow_pickle=True
+    )
+    again = import_aivad(
+        features_dir, lengths_dir, store, dataset="sh", features=["velocity"], video_ids=ids, allow_pickle=True
+    )
     assert again.skipped == 4
     assert [p.stem for p in store.shards(AIVAD_STAGE, aivad_config("sh", "velocity"))] == sorted(
         ids["train"] + ids["test"]
@@ -81,7 +85,14 @@ def test_import_rejects_frame_counts_that_disagree_with_clip_lengths(tmp_path: P
     features_dir, lengths_dir, _ = make_release(tmp_path)
     np.save(lengths_dir / "test_clip_lengths.npy", np.array([4, 7]))
     with pytest.raises(ValueError, match=r"test/velocity\.npy: 6 frames, but test_clip_lengths\.npy sums to 7"):
-        import_aivad(features_dir, lengths_dir, FeatureStore(tmp_path / "s"), dataset="ped2", features=["velocity"])
+        import_aivad(
+            features_dir,
+            lengths_dir,
+            FeatureStore(tmp_path / "s"),
+            dataset="ped2",
+            features=["velocity"],
+            allow_pickle=True,
+        )
     with pytest.raises(ValueError, match="3 video ids given"):
         import_aivad(
             features_dir,
@@ -89,4 +100,5 @@ def test_import_rejects_frame_counts_that_disagree_with_clip_lengths(tmp_path: P
             FeatureStore(tmp_path / "s"),
             dataset="ped2",
             video_ids={"train": ["a", "b", "c"], "test": ["d", "e"]},
+            allow_pickle=True,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -19,15 +20,18 @@ def test_config_hash_is_canonical() -> None:
 def test_fingerprint_changes_with_the_video_and_the_frame_folder(tmp_path: Path) -> None:
     video = tmp_path / "v.mp4"
     video.write_bytes(b"x" * (3 << 20))
-    before = fingerprint(video)
-    video.write_bytes(b"x" * ((3 << 20) - 1) + b"y")  # same size, last byte differs
-    assert fingerprint(video)["sha256_head_tail"] != before["sha256_head_tail"]
+    before, stamp = fingerprint(video), video.stat().st_mtime_ns
+    middle = bytearray(b"x" * (3 << 20))
+    middle[3 << 19] = ord("y")  # same size, one byte in the middle differs
+    video.write_bytes(bytes(middle))
+    os.utime(video, ns=(stamp + 10**9,) * 2)  # a rewrite seconds later
+    assert fingerprint(video)["sha256"] != before["sha256"]
     frames = tmp_path / "frames"
     frames.mkdir()
     (frames / "0.jpg").write_bytes(b"a")
     first = fingerprint(frames)
     (frames / "1.jpg").write_bytes(b"b")
-    assert first["n_files"] == 1 and fingerprint(frames)["sha256_listing"] != first["sha256_listing"]
+    assert first["n_files"] == 1 and fingerprint(frames)["sha256"] != first["sha256"]
 
 
 def test_provenance_records_weights_and_names_a_missing_file(tmp_path: Path) -> None:
