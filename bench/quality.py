@@ -311,11 +311,15 @@ def print_table(rows: list[Row]) -> None:
             row = index.get((dataset, scorer))
             cells.append("–" if row is None else f"{row.cell(row.micro)} / {row.cell(row.macro)}")
         print(f"| {dataset} | " + " | ".join(cells) + " |")
+    if len(datasets) > 1 and all(d.startswith("tabular") for d in datasets):
+        means = [np.mean([np.mean(index[d, s].micro) for d in datasets if (d, s) in index]) for s in scorers]
+        print("| **mean** | " + " | ".join(f"**{m:.1f}**" for m in means) + " |")
     print("\nmicro / macro AUC (%); MULDE: mean ± std over seeds. Fit seconds per scorer (all feature types):")
     for scorer in scorers:
         seconds = [np.mean(r.seconds) for r in rows if r.scorer == scorer and np.mean(r.seconds) > 0]
         if seconds:
             print(f"  {scorer}: {np.sum(seconds):.0f} s in total")
+    print(flush=True)
 
 
 def parse_mulde(items: list[str]) -> dict:
@@ -336,21 +340,20 @@ def main() -> None:
     parser.add_argument("--assets", type=Path, default=Path(os.environ.get("MULDE_VAD_ASSETS", "assets")))
     parser.add_argument("--cache", type=Path, default=Path(os.environ.get("MULDE_VAD_CACHE", ".cache/quality")))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--paper-budget", type=int, default=3000, help="max optimiser steps for the paper recipe")
+    parser.add_argument("--paper-budget", type=int, default=1000, help="max optimiser steps for the paper recipe")
     parser.add_argument("--datasets", nargs="+", default=["tabular", "vtest-weightfree", "vtest-yolo"])
     parser.add_argument("--mulde", nargs="*", default=[], help="MULDE overrides for a study, e.g. max_steps=4000")
     args = parser.parse_args()
     args.mulde = parse_mulde(args.mulde)
     if not (args.assets / "video" / "vtest.avi").is_file():
         parser.error(f"{args.assets} holds no video/vtest.avi: pass --assets DIR or set MULDE_VAD_ASSETS")
-    rows: list[Row] = []
+    print(f"MULDE defaults{' with ' + str(args.mulde) if args.mulde else ''}, seeds {args.seeds}\n", flush=True)
     if "tabular" in args.datasets:
-        rows += run_tables(args)
+        print_table(run_tables(args))
     bench_root = generate(args.assets / "video" / "vtest.avi", args.cache / "vtest_bench")
     for name in [d for d in args.datasets if d.startswith("vtest-")]:
         types, labels = video_features(bench_root, vtest_preset(name, args), args.cache, name)
-        rows += run_video(name, types, labels, args)
-    print_table(rows)
+        print_table(run_video(name, types, labels, args))
 
 
 def vtest_preset(name: str, args: argparse.Namespace) -> object:
