@@ -47,10 +47,6 @@ def test_task_runner_choice():
 
     assert isinstance(task_runner(RunnerSettings(kind="thread", max_workers=3)), ThreadPoolTaskRunner)
     local = task_runner(RunnerSettings(kind="dask", max_workers=2))
-    assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs == {
-        "n_workers": 2,
-        "threads_per_worker": 1,
-        "memory_limit": 0,
-    }
+    assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs == {"n_workers": 2, "threads_per_worker": 1}
     remote = task_runner(RunnerSettings(kind="dask", address="tcp://10.0.0.1:8786"))
     assert remote.address == "tcp://10.0.0.1:8786"
