@@ -64,10 +64,9 @@ class Resolution:
         """How to get the weights when they are not on disk."""
         name = Path(self.file_name or self.value or "").name
         where = f"put {name} in ${WEIGHTS_ENV} or the cache ({cache_dir()}), or pass its path"
-        if self.download == "open_clip":
-            return f"set allow_download: true to let open_clip download it into {cache_dir()}, or pass a checkpoint"
         if self.download:
-            return f"set allow_download: true to let {self.download} download it into {cache_dir()}, or {where}"
+            fetch = f"set extraction.overrides.allow_download=true to let {self.download} fetch it into {cache_dir()}"
+            return f"{fetch}, or pass a checkpoint file" if self.download == "open_clip" else f"{fetch}, or {where}"
         return f"{NO_DOWNLOAD[name]}; {where}" if name in NO_DOWNLOAD else where
 
     def error(self, what: str, field: str) -> MissingWeightsError:

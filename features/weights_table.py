@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from mulde_vad.features.config import PRESETS, ExtractionConfig
 from mulde_vad.features.extractors.cnn import CNN_ENCODERS
@@ -60,6 +61,11 @@ def weight_needs(config: ExtractionConfig) -> list[WeightNeed]:
         model = f"clips ({c.video_backbone})"
         needs.append(WeightNeed(model, "video_weights", _image_model(c.video_backbone, c.video_weights)))
     return needs
+
+
+def weight_files(config: ExtractionConfig) -> dict[str, Path]:
+    """The weight files ``config`` loads from disk (field → path), for the provenance of what it writes."""
+    return {n.field: n.resolution.path for n in weight_needs(config) if n.resolution.path is not None}
 
 
 def weights_table(presets: Mapping[str, ExtractionConfig] = PRESETS) -> str:

@@ -2,7 +2,7 @@
 
 A scikit-learn style estimator. ``fit`` trains f(x, σ) ≈ −log q_σ(x) by denoising score matching
 with the β-regulariser, then fits a GMM on the L-scale scores of the training set; ``anomaly_score``
-is that GMM's negative log-likelihood. Every choice follows ../shared/method.md §1-2 and §8.
+is that GMM's negative log-likelihood. Every choice follows docs/method.md §1-2 and §8.
 """
 
 from __future__ import annotations

