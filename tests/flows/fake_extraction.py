@@ -34,6 +34,10 @@ def fake_config(preset: str, overrides: dict | None = None) -> FakeConfig:
     return FakeConfig(preset)
 
 
+def fake_weight_files(config: FakeConfig) -> dict[str, Path]:
+    return {}  # the fake extraction loads no models
+
+
 def fake_extract_video(source: Path, config: FakeConfig, writer) -> None:
     video_id = Path(source).name
     CALLS.append(video_id)

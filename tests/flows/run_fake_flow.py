@@ -22,6 +22,7 @@ def main(flow: str, overrides: str, sleep_s: str) -> None:
     fake_extraction.SLEEP_S = float(sleep_s)
     extract_tasks.extract_video = fake_extraction.fake_extract_video
     extract_tasks.extraction_config = pipeline.extraction_config = fake_extraction.fake_config
+    extract_tasks.weight_files = fake_extraction.fake_weight_files
     getattr(pipeline, f"{flow}_flow")(load_config("demo", json.loads(overrides)))
 
 
