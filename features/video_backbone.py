@@ -16,7 +16,7 @@ import torch
 from mulde_vad.features.config import ExtractionConfig, resolve_device
 from mulde_vad.features.extractors.backbone import torchscript_width
 from mulde_vad.features.extractors.embedding import inference, strip_classifier
-from mulde_vad.features.weights import load_state_dict, load_torchscript, weights_file
+from mulde_vad.features.weights import load_torchscript, load_weights, require_file
 
 Padding = Literal["replicate", "reflect"]
 
@@ -62,19 +62,22 @@ class VideoBackbone:
         self.mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1, 1)
         self.std = torch.tensor(std, device=self.device).view(1, 3, 1, 1, 1)
         what = f"video backbone {config.video_backbone}"
-        path = weights_file(config.video_weights, what, "video_weights")
         if config.video_backbone == "torchscript":
-            if path is None:
-                raise ValueError("video_backbone='torchscript' loads its module from video_weights, not 'random'")
-            self.model = load_torchscript(path, self.device)
+            self.model = load_torchscript(require_file(config.video_weights, what, "video_weights"), self.device)
             example = torch.zeros(1, 3, config.window, self.size, self.size, device=self.device)
             self.dim = torchscript_width(self.model, example)
         else:
             from torchvision.models import get_model
 
             model = get_model(config.video_backbone, weights=None)
-            if path is not None:
-                load_state_dict(model, path)
+            load_weights(
+                model,
+                config.video_weights,
+                what,
+                "video_weights",
+                torchvision_model=config.video_backbone,
+                allow_download=config.allow_download,
+            )
             self.dim = strip_classifier(model)
             self.model = model.eval().to(self.device)
 

@@ -5,6 +5,7 @@
     mulde-vad extract|train|score|evaluate CONFIG
     mulde-vad import-aivad CONFIG --features-dir D --clip-lengths-dir C [--allow-pickle]
     mulde-vad ui                         # local Prefect server + deployments + a worker
+    mulde-vad weights                    # each preset's models, where their weights are, present or not
 
 Every run command accepts ``--set section.field=value`` (YAML values) and ``--runner``/``--address``.
 """
@@ -21,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from mulde_vad import __version__
 from mulde_vad.flows.config import ConfigError, PipelineConfig, load_config
 
 
@@ -125,6 +127,7 @@ def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mulde-vad", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
@@ -153,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="local Prefect server (127.0.0.1, SQLite), deployments and a worker")
     ui.add_argument("--port", type=int, default=4200)
     ui.add_argument("--no-worker", action="store_true", help="only the server")
+    commands.add_parser("weights", help="each preset's models, where their weights are looked for, present or not")
     return parser
 
 
@@ -163,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mulde_vad.flows.ui import serve_ui
 
         return serve_ui(port=args.port, worker=not args.no_worker)
+    if args.command == "weights":
+        from mulde_vad.features.weights_table import weights_table
+
+        print(weights_table())
+        return 0
     try:
         overrides = _overrides(args)
         if args.command == "demo" and args.preset:

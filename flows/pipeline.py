@@ -74,13 +74,10 @@ def task_runner(settings: RunnerSettings) -> Any:
 
     if settings.address:
         return DaskTaskRunner(address=settings.address)
-    # memory_limit=0: no spill directory. Dask puts it at <worker dir>/storage with the worker dir first on
-    # sys.path, where it would shadow this project's `storage` package inside the workers.
     return DaskTaskRunner(
         cluster_kwargs={
             "n_workers": settings.max_workers,
             "threads_per_worker": 1,
-            "memory_limit": 0,
             "dashboard_address": settings.dashboard,
         }
     )

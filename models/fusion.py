@@ -114,13 +114,21 @@ def _gmm_nll(state: dict[str, np.ndarray], z: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class GMMFusion:
+class _PlainState:
+    """A fusion whose whole fitted state is ``state_``, a dict of plain arrays."""
+
+    state_: dict[str, np.ndarray] = field(default_factory=dict, repr=False, kw_only=True)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return dict(self.state_)
+
+
+@dataclass
+class GMMFusion(_PlainState):
     """The paper's fusion: a full-covariance GMM on raw training z; anomaly score = its NLL."""
 
     n_components: int = 5
     random_state: int | None = 0
-    state_: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
     def fit(self, z: np.ndarray) -> GMMFusion:
         gmm = fit_gaussian_mixture(z, self.n_components, self.random_state)
         self.state_ = {**_gmm_state(gmm), "reg_covar": np.asarray(gmm.reg_covar)}
@@ -129,16 +137,13 @@ class GMMFusion:
     def score(self, z: np.ndarray) -> np.ndarray:
         return _gmm_nll(self.state_, _check(z))
 
-    def state(self) -> dict[str, np.ndarray]:
-        return dict(self.state_)
-
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> GMMFusion:
         return cls(n_components=len(state["weights_"]), state_=dict(state))
 
 
 @dataclass
-class RobustGMMFusion:
+class RobustGMMFusion(_PlainState):
     """Standardise → keep the principal directions carrying ``variance_kept`` → GMM with k by BIC.
 
     ``shrinkage`` is added to the covariance diagonal in the whitened space (unit variance per kept
@@ -149,8 +154,6 @@ class RobustGMMFusion:
     variance_kept: float = 0.99
     shrinkage: float = 1e-2
     random_state: int | None = 0
-    state_: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
     def fit(self, z: np.ndarray) -> RobustGMMFusion:
         z = _check(z)
         mean, std = z.mean(axis=0), z.std(axis=0) + _STD_EPS
@@ -174,21 +177,16 @@ class RobustGMMFusion:
         s = self.state_
         return _gmm_nll(s, ((_check(z) - s["mean"]) / s["std"]) @ s["projection"])
 
-    def state(self) -> dict[str, np.ndarray]:
-        return dict(self.state_)
-
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> RobustGMMFusion:
         return cls(max_components=len(state["weights_"]), state_=dict(state))
 
 
 @dataclass
-class AggregateFusion:
+class AggregateFusion(_PlainState):
     """Max or mean over σ of the scale scores standardised with training statistics."""
 
     how: Literal["max", "mean"] = "max"
-    state_: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
     def fit(self, z: np.ndarray) -> AggregateFusion:
         z = _check(z)
         self.state_ = {"mean": z.mean(axis=0), "std": z.std(axis=0) + _STD_EPS, "how": np.asarray(self.how)}
@@ -197,9 +195,6 @@ class AggregateFusion:
     def score(self, z: np.ndarray) -> np.ndarray:
         u = (_check(z) - self.state_["mean"]) / self.state_["std"]
         return u.max(axis=1) if self.how == "max" else u.mean(axis=1)
-
-    def state(self) -> dict[str, np.ndarray]:
-        return dict(self.state_)
 
     @classmethod
     def from_state(cls, state: dict[str, np.ndarray]) -> AggregateFusion:

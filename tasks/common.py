@@ -5,20 +5,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from mulde_vad import __version__
 from mulde_vad.storage import SCHEMA_VERSION, config_hash
 from mulde_vad.storage.shards import temp_path_for
 
-try:
-    _PACKAGE_VERSION = metadata.version("mulde-vad")
-except metadata.PackageNotFoundError:  # running from a plain checkout
-    _PACKAGE_VERSION = "0+unknown"
-
-#: Enters every stage key: a new release or shard schema never reuses results of an older one.
-CODE_VERSION = f"{_PACKAGE_VERSION}/schema{SCHEMA_VERSION}"
+#: Enters every stage key: a new release (``mulde_vad.__version__``, the one version source, also the
+#: wheel's) or shard schema never reuses results of an older one.
+CODE_VERSION = f"{__version__}/schema{SCHEMA_VERSION}"
 
 
 def stage_key(stage: str, config: Mapping[str, Any], upstream: Mapping[str, str] | None = None) -> dict[str, Any]:

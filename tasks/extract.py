@@ -9,7 +9,6 @@ otherwise it is reported and recomputed. A failure inside extraction leaves noth
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ from prefect.cache_policies import NO_CACHE
 from mulde_vad.datasets import VideoRecord
 from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extract import extract_video
-from mulde_vad.features.weights import RANDOM_INIT, MissingWeightsError, require_file, weights_file
+from mulde_vad.features.weights import require
+from mulde_vad.features.weights_table import weight_files, weight_needs
 from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance
 from mulde_vad.storage.provenance import content_digest, file_digest
 from mulde_vad.tasks.common import stage_key
@@ -45,26 +45,19 @@ def extraction_config(preset: str, overrides: Mapping[str, Any] | None = None) -
 
 
 def check_weights(config: ExtractionConfig) -> None:
-    """Raise MissingWeightsError for the first weights file the config loads but is not on disk.
-
-    With ``allow_download`` a value that is not a local file is left to its library to fetch.
-    """
-    for field_name, value in config.weights_in_use().items():
-        try:
-            weights_file(value, field_name.removesuffix("_weights"), field_name)
-        except MissingWeightsError:
-            if value is None or not config.allow_download:
-                raise
+    """Raise MissingWeightsError for the first model whose weights are neither on disk nor an allowed download."""
+    for need in weight_needs(config):
+        require(need.resolution, need.model, need.field, allow_download=config.allow_download)
 
 
 def extract_key(config: ExtractionConfig) -> dict[str, Any]:
-    """The extraction config with each local weights file replaced by its content hash (not its path)."""
+    """The extraction config with each local weights file replaced by its content hash (not its path).
+
+    A hub name its library downloads stays keyed by that name.
+    """
     values = config.to_dict()
-    for field_name, value in config.weights_in_use().items():
-        if value in (None, RANDOM_INIT):
-            continue
-        with contextlib.suppress(MissingWeightsError):  # a hub name its library downloads: keyed by that name
-            values[field_name] = f"sha256:{file_digest(require_file(value, field_name))}"
+    for field_name, path in weight_files(config).items():
+        values[field_name] = f"sha256:{file_digest(path)}"
     return stage_key(STAGE, values)
 
 
@@ -77,7 +70,7 @@ def extract_one(record: VideoRecord, config: ExtractionConfig, store_root: Path)
     if store.reusable(path, inputs=inputs):
         return ExtractResult(record.video_id, path, computed=False, seconds=0.0, inputs=inputs)
     start = time.perf_counter()
-    provenance = make_provenance(video=record.source, config=key)
+    provenance = make_provenance(video=record.source, config=key, weights=weight_files(config))
     with ShardWriter(path, kind=config.kind, provenance=provenance, inputs=inputs) as writer:
         extract_video(record.source, config, writer)
     return ExtractResult(record.video_id, path, True, time.perf_counter() - start, inputs)

@@ -1,4 +1,4 @@
-"""Pooled features of each object crop from any torchvision image model or a TorchScript module on disk."""
+"""Pooled features of each object crop from a built-in ImageNet CNN, any torchvision image model, or TorchScript."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import torch
 
 from mulde_vad.features.config import ExtractionConfig, resolve_device
 from mulde_vad.features.extractors import register
+from mulde_vad.features.extractors.cnn import CNN_ENCODERS
 from mulde_vad.features.extractors.embedding import CropEncoder, strip_classifier
-from mulde_vad.features.weights import load_state_dict, load_torchscript, weights_file
+from mulde_vad.features.weights import load_torchscript, load_weights, require_file
 
 
 def torchscript_width(module: torch.nn.Module, example: torch.Tensor) -> int:
@@ -23,19 +24,27 @@ def torchscript_width(module: torch.nn.Module, example: torch.Tensor) -> int:
 def backbone_extractor(config: ExtractionConfig) -> CropEncoder:
     device = resolve_device(config.device)
     size = config.backbone_size
+    what = f"backbone {config.backbone}"
     if config.backbone == "torchscript":
-        path = weights_file(config.backbone_weights, "TorchScript backbone", "backbone_weights")
-        if path is None:
-            raise ValueError("backbone='torchscript' loads a module from backbone_weights; 'random' has no meaning")
-        model = load_torchscript(path, device)
+        model = load_torchscript(require_file(config.backbone_weights, what, "backbone_weights"), device)
         dim = torchscript_width(model, torch.zeros(1, 3, size, size, device=device))
+    elif config.backbone in CNN_ENCODERS:
+        model = CNN_ENCODERS[config.backbone]()
+        load_weights(model, config.backbone_weights, what, "backbone_weights")
+        dim = model.dim
+        model = model.eval().to(device)
     else:
         from torchvision.models import get_model
 
-        path = weights_file(config.backbone_weights, f"torchvision {config.backbone}", "backbone_weights")
         model = get_model(config.backbone, weights=None)
-        if path is not None:
-            load_state_dict(model, path)
+        load_weights(
+            model,
+            config.backbone_weights,
+            what,
+            "backbone_weights",
+            torchvision_model=config.backbone,
+            allow_download=config.allow_download,
+        )
         dim = strip_classifier(model)
         model = model.eval().to(device)
     return CropEncoder(

@@ -5,34 +5,24 @@ from __future__ import annotations
 from mulde_vad.features.config import ExtractionConfig, resolve_device
 from mulde_vad.features.extractors import register
 from mulde_vad.features.extractors.embedding import CropEncoder
-from mulde_vad.features.weights import RANDOM_INIT, MissingWeightsError, require_file
+from mulde_vad.features.weights import cache_dir, require, resolve_open_clip
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def load_clip(model_name: str, weights: str | None, *, allow_download: bool):
-    """An open_clip model in eval mode from a local checkpoint, a hub tag (``allow_download``) or "random"."""
+    """An open_clip model in eval mode from a local checkpoint, an open_clip pretrained tag (already in the
+    cache, or downloaded there with ``allow_download``) or "random"."""
     import open_clip
 
-    if weights is None:
-        raise MissingWeightsError(
-            f"CLIP {model_name} needs weights: set appearance_weights to a local checkpoint, an open_clip tag "
-            f"({', '.join(open_clip.list_pretrained_tags_by_model(model_name)) or 'none known'}) with "
-            f"allow_download, or {RANDOM_INIT!r} (tests only)"
-        )
-    if weights == RANDOM_INIT:
-        pretrained = None
-    elif weights in open_clip.list_pretrained_tags_by_model(model_name):
-        if not allow_download:
-            raise MissingWeightsError(
-                f"CLIP weights {model_name}/{weights} come from the open_clip hub: set allow_download=true on a "
-                "machine with internet access (they are cached afterwards), or pass a local checkpoint file"
-            )
-        pretrained = weights
-    else:
-        pretrained = str(require_file(weights, f"CLIP {model_name}"))
-    return open_clip.create_model(model_name, pretrained=pretrained).eval()
+    resolution = resolve_open_clip(weights, model_name)
+    require(resolution, f"CLIP {model_name}", "appearance_weights", allow_download=allow_download)
+    if resolution.random:
+        return open_clip.create_model(model_name, pretrained=None).eval()
+    if resolution.path is not None:
+        return open_clip.create_model(model_name, pretrained=str(resolution.path)).eval()
+    return open_clip.create_model(model_name, pretrained=weights, cache_dir=str(cache_dir() / "open_clip")).eval()
 
 
 @register("clip")

@@ -149,12 +149,12 @@ def test_clip_weights_errors_say_how_to_provide_them(tiny_clip: str, tmp_path: P
         build_extractor("clip", ExtractionConfig(appearance_model=tiny_clip, device="cpu"))
     with pytest.raises(MissingWeightsError, match="allow_download"):
         build_extractor("clip", ExtractionConfig(appearance_weights="openai", device="cpu"))
-    with pytest.raises(MissingWeightsError, match=r"nowhere\.pt.*fetch_assets"):
+    with pytest.raises(MissingWeightsError, match=r"nowhere\.pt.*MULDE_VAD_WEIGHTS"):
         build_extractor("clip", ExtractionConfig(appearance_weights=str(tmp_path / "nowhere.pt"), device="cpu"))
 
 
 def test_missing_detector_and_backbone_weights_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(MissingWeightsError, match=r"yolov8n\.pt.*fetch_assets"):
+    with pytest.raises(MissingWeightsError, match=r"yolov8n\.pt.*MULDE_VAD_WEIGHTS"):
         YoloDetector(tmp_path / "yolov8n.pt")
     with pytest.raises(MissingWeightsError, match=r"mnv2\.pth"):
         build_extractor("backbone", ExtractionConfig(backbone_weights=str(tmp_path / "mnv2.pth"), device="cpu"))

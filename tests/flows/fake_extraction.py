@@ -23,12 +23,10 @@ class FakeConfig:
     extractors: tuple[str, ...] = ("motion", "colour")  # the feature names it writes
     device: str = "cpu"
     allow_download: bool = False
+    detector_weights: None = None  # loads no model: features.weights_table finds no weights to check or hash
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def weights_in_use(self) -> dict:
-        return {}
 
 
 FAIL_ON: set[str] = set()  # video ids whose extraction raises

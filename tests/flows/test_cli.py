@@ -50,7 +50,6 @@ def test_task_runner_choice():
     assert isinstance(local, DaskTaskRunner) and local.cluster_kwargs == {
         "n_workers": 2,
         "threads_per_worker": 1,
-        "memory_limit": 0,
         "dashboard_address": "127.0.0.1:8787",
     }
     remote = task_runner(RunnerSettings(kind="dask", address="tcp://10.0.0.1:8786"))

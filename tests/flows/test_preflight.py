@@ -23,7 +23,7 @@ def _argv(tmp_path: Path, *settings: str) -> list[str]:
         (["extraction.overrides={velocity_binz: 4}"], "unknown extraction field(s) ['velocity_binz']"),
         (["extraction.overrides={device: cuda}"], "device='cuda' was requested but CUDA is not available"),
         (["mulde.device=cuda:1"], "device='cuda:1' was requested but CUDA is not available"),
-        (["extraction.overrides={detector_weights: /no/such/yolov8n.pt}"], "detector weights … /no/such/yolov8n.pt"),
+        (["extraction.overrides={detector_weights: /no/such/yolov8n.pt}"], "weights … /no/such/yolov8n.pt … not found"),
         (["evaluation.calibration_upper={velocty: 99.0}"], "calibration_upper names unknown feature types ['velocty']"),
         (["evaluation.feature_types=[velocity, pose]"], "evaluation.feature_types ['pose'] are not produced"),
     ],
