@@ -21,7 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from mulde_vad.datasets import VideoRecord
 from mulde_vad.flows.config import PipelineConfig, RunnerSettings, load_config
-from mulde_vad.models.calibration import AIVAD_UPPER
+from mulde_vad.models.calibration import default_upper
 from mulde_vad.models.score_store import FeatureSource
 from mulde_vad.storage import read_shard
 from mulde_vad.storage.aivad import AIVAD_FEATURES
@@ -110,11 +110,6 @@ def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> l
     key = extract_key(extraction_config(cfg.extraction.preset, cfg.extraction.overrides))
     names = read_shard(results[0].path).features
     return [FeatureSource(name, EXTRACT_STAGE, key, upper=default_upper(name)) for name in names]
-
-
-def default_upper(feature: str) -> float | str:
-    """AI-VAD's upper calibration statistic for its feature types, the 99.9th percentile otherwise."""
-    return AIVAD_UPPER.get(feature, 99.9)
 
 
 def _select(cfg: PipelineConfig, sources: list[FeatureSource]) -> list[FeatureSource]:
