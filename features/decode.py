@@ -192,7 +192,9 @@ class StreamReader(VideoReader):
         try:
             return av.open(self.source, format=fmt, options=options, timeout=30.0)
         except (av.error.FFmpegError, OSError) as error:
-            raise VideoDecodeError(f"{self.source}: cannot open the stream ({error}); check the URL or device") from error
+            raise VideoDecodeError(
+                f"{self.source}: cannot open the stream ({error}); check the URL or device"
+            ) from error
 
     def _probe(self) -> tuple[float, int, tuple[int, int]]:
         with self._open() as container:

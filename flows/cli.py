@@ -5,6 +5,7 @@
     mulde-vad extract|train|score|evaluate CONFIG
     mulde-vad import-aivad CONFIG --features-dir D --clip-lengths-dir C
     mulde-vad ui                         # local Prefect server + deployments + a worker
+    mulde-vad fit SOURCE --out BUNDLE | predict BUNDLE INPUT --out DIR | export BUNDLE --format F
 
 Every run command accepts ``--set section.field=value`` (YAML values) and ``--runner``/``--address``.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from mulde_vad.flows import footage
 from mulde_vad.flows.config import ConfigError, PipelineConfig, load_config
 
 
@@ -92,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="local Prefect server (127.0.0.1, SQLite), deployments and a worker")
     ui.add_argument("--port", type=int, default=4200)
     ui.add_argument("--no-worker", action="store_true", help="only the server")
+    footage.add_commands(commands)
     return parser
 
 
@@ -102,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mulde_vad.flows.ui import serve_ui
 
         return serve_ui(port=args.port, worker=not args.no_worker)
+    if hasattr(args, "handler"):
+        return footage.run(args)
     try:
         overrides = _overrides(args)
         if args.command == "demo" and args.preset:

@@ -1,9 +1,9 @@
 """A bundle: everything ``predict`` needs to score new footage, in one directory written atomically.
 
-    BUNDLE/bundle.json          format version, preset, extraction config, per-type calibration, fusion,
-                                smoothing, threshold, MULDE params, provenance (versions, weight hashes,
-                                training-video fingerprints)
-    BUNDLE/models/<type>.mulde  one fitted MULDE per feature type (``MULDE.save``)
+BUNDLE/bundle.json          format version, preset, extraction config, per-type calibration, fusion,
+                            smoothing, threshold, MULDE params, provenance (versions, weight hashes,
+                            training-video fingerprints)
+BUNDLE/models/<type>.mulde  one fitted MULDE per feature type (``MULDE.save``)
 """
 
 from __future__ import annotations
@@ -174,7 +174,9 @@ def load_bundle(path: str | Path, *, preset: str | None = None, device: str = "a
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         what = "does not exist" if not path.exists() else f"holds no {MANIFEST}"
-        raise BundleError(f"{path} {what}: it is not a mulde-vad bundle; create one with `mulde-vad fit SOURCE --out {path}`")
+        raise BundleError(
+            f"{path} {what}: it is not a mulde-vad bundle; create one with `mulde-vad fit SOURCE --out {path}`"
+        )
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, json.JSONDecodeError) as error:

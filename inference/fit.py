@@ -92,7 +92,9 @@ class MemorySink:
         return score_objects(scorer, chunk, 0, self.n_frames).fused
 
 
-def _fit_types(videos: Sequence[MemorySink], names: Sequence[str], params: Mapping[str, Any]) -> dict[str, FeatureModel]:
+def _fit_types(
+    videos: Sequence[MemorySink], names: Sequence[str], params: Mapping[str, Any]
+) -> dict[str, FeatureModel]:
     fitted = {}
     for name in names:
         X = np.concatenate([v.rows(name) for v in videos])
@@ -160,7 +162,9 @@ def fit_bundle(
         "mulde_vad": __version__,
         "versions": library_versions(),
         "weights": weight_hashes(config),
-        "training": [{"video": str(s), "n_frames": v.n_frames, **fingerprint(s)} for s, v in zip(sources, videos, strict=True)],
+        "training": [
+            {"video": str(s), "n_frames": v.n_frames, **fingerprint(s)} for s, v in zip(sources, videos, strict=True)
+        ],
         "fit_seconds": round(time.perf_counter() - started, 1),
     }
     return Bundle(

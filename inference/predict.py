@@ -131,8 +131,18 @@ class _Tee:
 class _Session:
     """One video's outputs, fed frames (from the tee) and scores (from the sink), in frame order."""
 
-    def __init__(self, predictor: Predictor, name: str, source: str, out_dir: Path, fps: float, size: tuple[int, int],
-                 stream: bool, total: int | None, summary: ExtractionSummary) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        name: str,
+        source: str,
+        out_dir: Path,
+        fps: float,
+        size: tuple[int, int],
+        stream: bool,
+        total: int | None,
+        summary: ExtractionSummary,
+    ) -> None:
         options, bundle = predictor.options, predictor.bundle
         self.predictor, self.name, self.source, self.out_dir = predictor, name, source, out_dir
         self.fps, self.size, self.summary = fps, size, summary
@@ -167,7 +177,14 @@ class _Session:
             per_type = {t: float(v[i]) for t, v in scored.per_type.items()}
             boxes = scored.boxes[i] * self.scale
             self.pending.append(
-                (scored.first + i, per_type, float(scored.fused[i]), boxes, scored.object_scores[i], scored.object_types[i])
+                (
+                    scored.first + i,
+                    per_type,
+                    float(scored.fused[i]),
+                    boxes,
+                    scored.object_scores[i],
+                    scored.object_types[i],
+                )
             )
         self._emit(self.smoother.push(scored.fused))
 
@@ -298,13 +315,15 @@ class Predictor:
         name = video_name(source)
         reader = open_video(source)
         fps = reader.fps if reader.fps > 0 else FALLBACK_FPS
-        limits = [n for n in (options.max_frames, options.duration and int(round(options.duration * fps))) if n]
+        limits = [n for n in (options.max_frames, options.duration and round(options.duration * fps)) if n]
         limit = min(limits) if limits else None
         total = min(filter(None, [reader.n_frames, limit]), default=None)
         stream = is_stream(source) if options.stream is None else options.stream
         resize = (self.config.video_size,) * 2 if self.config.kind == "frame" else self.config.resize
         summary = ExtractionSummary()
-        session = _Session(self, name, str(source), Path(out_root) / name, fps, reader.frame_size, stream, total, summary)
+        session = _Session(
+            self, name, str(source), Path(out_root) / name, fps, reader.frame_size, stream, total, summary
+        )
         if resize is not None and self.config.kind == "object":
             sx, sy = reader.frame_size[0] / resize[0], reader.frame_size[1] / resize[1]
             session.scale = np.array([sx, sy, sx, sy], np.float32)

@@ -21,7 +21,7 @@ def score_colour(score: float, threshold: float) -> tuple[int, int, int]:
     """Green at 0, yellow at half the threshold, red at and above it (linear in between)."""
     x = float(np.clip(score / threshold if threshold > 0 else 1.0, 0.0, 1.0))
     a, b, t = (NORMAL, WARN, 2 * x) if x < 0.5 else (WARN, ALARM, 2 * x - 1)
-    return tuple(int(round(p + (q - p) * t)) for p, q in zip(a, b, strict=True))  # type: ignore[return-value]
+    return tuple(round(p + (q - p) * t) for p, q in zip(a, b, strict=True))  # type: ignore[return-value]
 
 
 def draw_boxes(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -29,7 +29,7 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, thresho
     thick = max(1, image.shape[0] // 240)
     scale = max(0.3, image.shape[0] / 960)
     for box, score in zip(boxes, scores, strict=True):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = (round(v) for v in box)
         colour = score_colour(float(score), threshold)
         cv2.rectangle(image, (x1, y1), (x2, y2), colour, thick)
         cv2.putText(image, f"{score:.2f}", (x1, max(y1 - 3, 8)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick)
@@ -86,8 +86,15 @@ def annotate(
     if alarm:
         border = max(2, out.shape[0] // 120)
         cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), ALARM, border)
-        cv2.putText(out, "ANOMALY", (out.shape[1] // 2 - int(40 * scale / 0.5), int(14 * scale / 0.5)),
-                    cv2.FONT_HERSHEY_SIMPLEX, scale, ALARM, max(1, border // 2))
+        cv2.putText(
+            out,
+            "ANOMALY",
+            (out.shape[1] // 2 - int(40 * scale / 0.5), int(14 * scale / 0.5)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            ALARM,
+            max(1, border // 2),
+        )
     return out
 
 
