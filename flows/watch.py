@@ -12,7 +12,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from mulde_vad.datasets.base import IMAGE_SUFFIXES
+from mulde_vad.datasets.base import IMAGE_SUFFIXES, list_sources
 from mulde_vad.inference.predict import PredictOptions, list_inputs
 from mulde_vad.tasks.predict import PredictSummary, predict_task
 
@@ -57,9 +57,7 @@ def watch_flow(
     inbox_path = Path(inbox)
     if not inbox_path.is_dir():
         raise FileNotFoundError(f"inbox {inbox_path} does not exist; create it or set the deployment's `inbox`")
-    sources = (
-        [s for s in list_inputs(inbox_path) if _settled(Path(s), settle_seconds)] if any(inbox_path.iterdir()) else []
-    )
+    sources = [s for s in list_sources(inbox_path) if _settled(s, settle_seconds)]
     options = _options(threshold, overlay, None, device)
     results = [predict_task(bundle, str(source), out, options) for source in sources]
     counts = {"scored": sum(not r.skipped for r in results), "skipped": sum(r.skipped for r in results)}
