@@ -123,7 +123,7 @@ def export_bundle(bundle: Bundle, out: str | Path, fmt: ExportFormat) -> Path:
     for name, feature in bundle.features.items():
         plain = mulde_arrays(feature.model)
         n_features = int(feature.model.n_features_in_)
-        _write_module(ExportedScorer(plain, feature.calibration), n_features, out / f"{name}{SUFFIX[fmt]}", fmt)
+        _write_module(ExportedScorer(plain, feature.calibration).eval(), n_features, out / f"{name}{SUFFIX[fmt]}", fmt)
         for field in ("mean", "scale", "sigmas", "gmm_weights", "gmm_means", "gmm_precisions_cholesky"):
             arrays[f"{name}/{field}"] = getattr(plain, field)
         arrays[f"{name}/calibration"] = np.array([feature.calibration.low, feature.calibration.high])
