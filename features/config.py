@@ -29,6 +29,8 @@ class ExtractionConfig:
     whole_frame_fallback: a frame with no box contributes the whole frame as one object (AI-VAD).
     extractors: names in the registry (``features.extractors.available_extractors()``).
     flow: "dis" | "farneback" (OpenCV, no weights) | "raft_small" | "raft_large" (torchvision, ``flow_weights``).
+    flow_scale: OpenCV flow is computed on frames resized by this factor and upsampled (vectors rescaled);
+        0.5 costs about a third at 768×576 and keeps the box-level histograms close (1 = full size).
     appearance_*: the "clip" extractor; ``appearance_weights`` is a local checkpoint, an open_clip hub tag
         (e.g. "openai", downloaded only with ``allow_download``) or "random" (random init, tests only);
         ``appearance_bgr`` feeds BGR pixels as AI-VAD's released deep features did (method.md §3.2).
@@ -57,6 +59,7 @@ class ExtractionConfig:
     whole_frame_fallback: bool = True
     flow: str = "dis"
     flow_weights: str | None = None
+    flow_scale: float = 1.0
     velocity_bins: int = 8
     velocity_crop: int = 224
     velocity_height_norm: bool = False

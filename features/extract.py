@@ -137,7 +137,7 @@ class ObjectPipeline:
         separate_pose = config.pose_weights and config.pose_weights != config.detector_weights
         self.pose = _yolo(config.pose_weights, config, device, classes=(0,)) if separate_pose else None
         needs_flow = any(e.needs_flow for e in self.extractors)
-        self.flow = build_flow(config.flow, config.flow_weights, self.device) if needs_flow else None
+        self.flow = build_flow(config.flow, config.flow_weights, self.device, config.flow_scale) if needs_flow else None
 
     def objects(self, batch: FrameBatch, previous: np.ndarray | None) -> tuple[ObjectTable, np.ndarray]:
         """Detector boxes (area filter, cover removal), then foreground boxes, then the whole-frame fallback;

@@ -6,7 +6,7 @@ import torch
 
 from mulde_vad.features.config import ExtractionConfig, resolve_device
 from mulde_vad.features.extractors import register
-from mulde_vad.features.extractors.embedding import CropEncoder, strip_classifier
+from mulde_vad.features.extractors.embedding import CropEncoder, for_cpu_inference, strip_classifier
 from mulde_vad.features.weights import load_state_dict, load_torchscript, weights_file
 
 
@@ -38,6 +38,8 @@ def backbone_extractor(config: ExtractionConfig) -> CropEncoder:
             load_state_dict(model, path)
         dim = strip_classifier(model)
         model = model.eval().to(device)
+    if device.type == "cpu":
+        model = for_cpu_inference(model, torch.zeros(2, 3, size, size))
     return CropEncoder(
         "backbone", model, dim, size=size, mean=config.backbone_mean, std=config.backbone_std, device=device
     )

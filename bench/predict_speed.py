@@ -1,0 +1,132 @@
+"""Frames/s of ``mulde-vad predict`` on real footage, with a per-stage profile.
+
+    MULDE_VAD_ASSETS=DEST/assets .venv/bin/python -m bench.predict_speed [--frames 200] [--device cpu]
+
+vtest.avi (768×576, 10 fps) through the real models: YOLOv8n (``yolo/yolov8n.pt``) boxes plus
+frame-difference boxes, DIS flow → velocity, the ImageNet MobileNetV2 bottleneck (1280-d, exported to
+TorchScript) on every box; then one MULDE per feature type, fusion, smoothing, events and the overlay
+MP4. A bundle is first fitted on two short vtest clips (tiny MULDE: only its scoring cost matters here).
+Stages: decode, detect (YOLO + foreground boxes), flow, crops (``roi_align`` of image and flow crops),
+encode (MobileNetV2), velocity (histograms), mulde (scoring + fusion), overlay (drawing + H.264), outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import torch
+import yaml
+
+from bench.real_assets import export_mobilenetv2_bottle
+from mulde_vad.features import crops
+from mulde_vad.features.config import ExtractionConfig
+from mulde_vad.features.extractors import embedding, velocity
+from mulde_vad.inference.fit import FitOptions, fit_bundle
+from mulde_vad.inference.predict import PredictOptions, Predictor
+
+TINY_MULDE = {"hidden_units": (64, 64), "epochs": 5, "batch_size": 256, "learning_rate": 1e-3, "device": "cpu"}
+
+
+def write_clip(source: Path, dest: Path, start: int, n: int) -> Path:
+    """Frames [start, start + n) of ``source`` as a lossless FFV1 file."""
+    with av.open(str(source)) as reader, av.open(str(dest), "w") as writer:
+        stream = None
+        for i, frame in enumerate(reader.decode(video=0)):
+            if i < start:
+                continue
+            if i >= start + n:
+                break
+            if stream is None:
+                stream = writer.add_stream("ffv1", rate=10)
+                stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, "yuv420p"
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                writer.mux(packet)
+        for packet in stream.encode():
+            writer.mux(packet)
+    return dest
+
+
+def timed_crops(seconds: dict[str, float], stage: str):
+    """``crop_boxes`` adding its time to ``seconds[stage]`` (extractors import it by name: patch per module)."""
+
+    def crop_boxes(*args, **kwargs):
+        start = time.perf_counter()
+        out = crops.crop_boxes(*args, **kwargs)
+        if out.is_cuda:
+            torch.cuda.synchronize()
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
+        return out
+
+    return crop_boxes
+
+
+def profile(seconds: dict[str, float], crop_seconds: dict[str, float]) -> dict[str, float]:
+    """Stages of the issue's profile: crops taken out of the extractors that do them."""
+    out = dict(seconds)
+    out["crops"] = sum(crop_seconds.values())
+    out["encode"] = out.pop("backbone", 0.0) - crop_seconds.get("backbone", 0.0)
+    out["velocity"] = out.get("velocity", 0.0) - crop_seconds.get("velocity", 0.0)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assets", type=Path, default=os.environ.get("MULDE_VAD_ASSETS"), help="DEST/assets")
+    parser.add_argument("--frames", type=int, default=200, help="vtest frames to predict on")
+    parser.add_argument("--fit-frames", type=int, default=30, help="frames per fitting clip (two clips)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--no-overlay", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="extraction field")
+    args = parser.parse_args(argv)
+    if args.assets is None:
+        parser.error("pass --assets DEST/assets or set MULDE_VAD_ASSETS")
+    video = args.assets / "video" / "vtest.avi"
+    print(f"torch threads: {torch.get_num_threads()}, device: {args.device}")
+    with tempfile.TemporaryDirectory(prefix="mulde-predict-bench-") as tmp:
+        tmp = Path(tmp)
+        overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+        config = ExtractionConfig.preset(
+            "weightfree",
+            extractors=("velocity", "backbone"),
+            detector_weights=str(args.assets / "yolo" / "yolov8n.pt"),
+            backbone="torchscript",
+            backbone_weights=str(export_mobilenetv2_bottle(args.assets, tmp / "mnv2.pt")),
+            device=args.device,
+            batch_size=args.batch_size,
+            **overrides,
+        )
+        clips = [write_clip(video, tmp / f"fit{i}.mkv", start, args.fit_frames) for i, start in enumerate((400, 600))]
+        started = time.perf_counter()
+        bundle = fit_bundle(clips, "weightfree", config, FitOptions(TINY_MULDE, folds=2), log=lambda _: None)
+        print(f"fit on 2 × {args.fit_frames} frames: {time.perf_counter() - started:.1f} s")
+        options = PredictOptions(
+            max_frames=args.frames,
+            device=args.device,
+            progress=False,
+            overlay=not args.no_overlay,
+            batch_size=args.batch_size,
+        )
+        predictor = Predictor(bundle, options)
+        predictor.predict(write_clip(video, tmp / "warm.mkv", 0, 4), tmp / "warm")  # first-call costs
+        crop_seconds: dict[str, float] = {}
+        embedding.crop_boxes = timed_crops(crop_seconds, "backbone")
+        velocity.crop_boxes = timed_crops(crop_seconds, "velocity")
+        result = predictor.predict(video, tmp / "out")
+    seconds = profile(result.seconds, crop_seconds)
+    fps = result.n_frames / result.wall
+    print(f"\npredict on vtest.avi 768x576: {result.n_frames} frames in {result.wall:.1f} s = {fps:.2f} frames/s\n")
+    print("| stage | s | ms/frame | share of wall |\n|---|---|---|---|")
+    for stage in ("decode", "detect", "flow", "crops", "encode", "velocity", "mulde", "overlay", "outputs"):
+        value = seconds.get(stage, 0.0)
+        print(f"| {stage} | {value:.2f} | {1000 * value / result.n_frames:.1f} | {100 * value / result.wall:.0f}% |")
+    print(f"| total (wall) | {result.wall:.2f} | {1000 * result.wall / result.n_frames:.1f} | 100% |")
+
+
+if __name__ == "__main__":
+    main()
