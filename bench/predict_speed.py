@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--no-overlay", action="store_true")
+    parser.add_argument("--out", type=Path, help="keep the predictions (scores, events, overlay) here")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="extraction field")
     args = parser.parse_args(argv)
     if args.assets is None:
@@ -117,10 +118,11 @@ def main(argv: list[str] | None = None) -> None:
         crop_seconds: dict[str, float] = {}
         embedding.crop_boxes = timed_crops(crop_seconds, "backbone")
         velocity.crop_boxes = timed_crops(crop_seconds, "velocity")
-        result = predictor.predict(video, tmp / "out")
+        result = predictor.predict(video, args.out or tmp / "out")
     seconds = profile(result.seconds, crop_seconds)
     fps = result.n_frames / result.wall
-    print(f"\npredict on vtest.avi 768x576: {result.n_frames} frames in {result.wall:.1f} s = {fps:.2f} frames/s\n")
+    print(f"\npredict on vtest.avi 768x576: {result.n_frames} frames in {result.wall:.1f} s = {fps:.2f} frames/s")
+    print(f"objects per frame: {result.n_objects / result.n_frames:.1f}, config: {args.set or 'defaults'}\n")
     print("| stage | s | ms/frame | share of wall |\n|---|---|---|---|")
     for stage in ("decode", "detect", "flow", "crops", "encode", "velocity", "mulde", "overlay", "outputs"):
         value = seconds.get(stage, 0.0)

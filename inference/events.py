@@ -53,7 +53,7 @@ class EventTracker:
         self.count = 0
         self._open: Event | None = None
         self.peak_image: np.ndarray | None = None
-        self._peak: FrameScore | None = None
+        self.peak: FrameScore | None = None
 
     @property
     def active(self) -> bool:
@@ -71,13 +71,13 @@ class EventTracker:
         if frame.score > event.peak_score:
             event.peak_frame, event.peak_time, event.peak_score = frame.index, frame.time, float(frame.score)
             event.feature_type = max(frame.per_type, key=frame.per_type.get) if frame.per_type else ""
-            self._peak = frame
+            self.peak = frame
             self.peak_image = None if image is None else image.copy()
         return None
 
     def close(self) -> Event | None:
         """End the open event (at a score drop or at the end of the video) and return it."""
-        event, peak = self._open, self._peak
+        event, peak = self._open, self.peak
         if event is None or peak is None:
             return None
         order = np.argsort(-peak.object_scores)[:TOP_OBJECTS]

@@ -62,6 +62,7 @@ class VideoResult:
     source: str
     out_dir: Path
     n_frames: int
+    n_objects: int
     fps: float
     threshold: float
     events: list[Event]
@@ -213,7 +214,7 @@ class _Session:
         self.progress.update(len(smoothed))
 
     def _close_event(self, event: Event) -> None:
-        peak = self.tracker._peak
+        peak = self.tracker.peak
         if self.tracker.peak_image is not None and peak is not None:
             image = draw_boxes(self.tracker.peak_image, peak.boxes, peak.object_scores, self.threshold)
             path = write_jpeg(self.out_dir / "events" / f"event_{event.index:04d}.jpg", image)
@@ -344,6 +345,7 @@ class Predictor:
             source=str(source),
             out_dir=session.out_dir,
             n_frames=session.n_out,
+            n_objects=summary.n_objects,
             fps=fps,
             threshold=self.threshold,
             events=session.events,

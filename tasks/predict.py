@@ -25,7 +25,7 @@ from mulde_vad.inference.predict import PredictOptions, Predictor
 from mulde_vad.models.plots import plot_video_scores
 from mulde_vad.storage.provenance import fingerprint, sha256_file
 from mulde_vad.tasks.common import write_json_atomic
-from mulde_vad.tasks.report import _artifact_key
+from mulde_vad.tasks.report import artifact_key
 
 MARKERS = ".scored"
 MAX_THUMBNAILS = 8  # inline in the markdown artifact; every thumbnail stays on disk
@@ -79,7 +79,7 @@ def predict_one(bundle: str, source: str, out: str, options: PredictOptions) -> 
     events = [e.to_dict() for e in result.events]
     summary = PredictSummary(source, key, False, str(result.out_dir), result.n_frames, events)
     plot = plot_video_scores(result.scores, None, result.out_dir / "scores.png", title=result.name)
-    artifact = _artifact_key(f"events-{result.name}")
+    artifact = artifact_key(f"events-{result.name}")
     rows = [
         {k: e[k] for k in ("index", "start_time", "end_time", "peak_time", "peak_score", "feature_type")}
         for e in events
