@@ -316,7 +316,8 @@ class Predictor:
         name = video_name(source)
         reader = open_video(source)
         fps = reader.fps if reader.fps > 0 else FALLBACK_FPS
-        limits = [n for n in (options.max_frames, options.duration and round(options.duration * fps)) if n]
+        by_duration = max(1, round(options.duration * fps)) if options.duration else None
+        limits = [n for n in (options.max_frames, by_duration) if n]
         limit = min(limits) if limits else None
         total = min(filter(None, [reader.n_frames, limit]), default=None)
         stream = is_stream(source) if options.stream is None else options.stream
