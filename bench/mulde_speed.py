@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/mulde_speed.py                 # CPU (and GPU too when CUDA is present)
     .venv/bin/python bench/mulde_speed.py --hidden 1024 1024 --dim 64   # a quicker, smaller check
+    .venv/bin/python bench/mulde_speed.py --contention    # steps/s idle vs beside a CPU burner (contention.py)
 
 Training throughput covers the optimisation loop alone (``MULDE.training_seconds_``; the reference's
 loop timed the same way), after a one-batch warm-up in the same process. Each measurement runs in a
@@ -15,6 +16,7 @@ import multiprocessing as mp
 import resource
 import time
 
+import contention
 import numpy as np
 import torch
 from reference_mulde import copy_weights, reference_network, reference_scale_scores, reference_train
@@ -141,7 +143,13 @@ def main() -> None:
         choices=["cpu", "cuda"],
         default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"],
     )
-    args = parser.parse_args()
+    parser.add_argument("--contention", action="store_true", help="run bench/contention.py (its options follow)")
+    args, rest = parser.parse_known_args()
+    if args.contention:
+        contention.main(rest)
+        return
+    if rest:
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
 
     devices = args.devices
     gpu = f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else ""

@@ -56,26 +56,46 @@ class ExtractionSettings(_Strict):
 
 
 class MuldeSettings(_Strict):
-    """``models.MULDE`` parameters (paper defaults)."""
+    """``mulde_vad.MULDE`` parameters. ``recipe`` picks the starting point: "default" (the estimator's own
+    defaults, a fixed step budget with warm-up + cosine and robust fusion) or "paper" (the paper's exact
+    recipe: 2 × 4096, constant 4e-5, batch 2048, 1000 epochs, GMM on raw scale scores); every field set
+    here overrides the recipe."""
 
-    hidden_units: tuple[int, ...] = (4096, 4096)
+    recipe: Literal["default", "paper"] = "default"
+    hidden_units: tuple[int, ...] | None = None
     sigma_low: float = Field(1e-3, gt=0)
     sigma_high: float = Field(1.0, gt=0)
     n_scales: int = Field(16, ge=1)
     scale_spacing: Literal["linear", "log"] = "linear"
     beta: float | None = Field(0.1, ge=0)
-    learning_rate: float = Field(4e-5, gt=0)
-    lr_schedule: Literal["constant", "step", "cosine"] = "constant"
-    batch_size: int = Field(2048, ge=1)
-    epochs: int = Field(1000, ge=1)
-    gmm_components: int = Field(5, ge=1)
+    learning_rate: float | None = Field(None, gt=0)
+    lr_schedule: Literal["warmup_cosine", "cosine", "constant", "step"] | None = None
+    warmup: float | None = Field(None, ge=0, lt=1)
+    batch_size: int | None = Field(None, ge=1)
+    max_steps: int | None = Field(None, ge=1)
+    epochs: int | None = Field(None, ge=1)
+    max_time: float | None = Field(None, gt=0, description="seconds; training stops there whatever the budget")
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+    fusion: Literal["robust", "gmm", "max", "mean"] | None = None
+    gmm_components: int | None = Field(None, ge=1)
+    fusion_holdout: float | None = Field(None, ge=0, lt=1)
     device: str = "auto"
     random_state: int | None = 0
 
+    def estimator_params(self) -> dict[str, Any]:
+        """Keyword arguments for ``MULDE``: the recipe's values, then every field given in the config."""
+        from mulde_vad.models.mulde import PAPER_RECIPE  # torch is imported only when a model is configured
+
+        params = dict(PAPER_RECIPE) if self.recipe == "paper" else {}
+        for name, value in self.model_dump(exclude={"recipe"}).items():
+            if name in self.model_fields_set or (name not in params and value is not None):
+                params[name] = value
+        return params
+
     @field_validator("hidden_units")
     @classmethod
-    def _positive_units(cls, units: tuple[int, ...]) -> tuple[int, ...]:
-        if not units or min(units) < 1:
+    def _positive_units(cls, units: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if units is not None and (not units or min(units) < 1):
             raise ValueError("hidden_units must be a non-empty list of positive layer widths")
         return units
 

@@ -124,7 +124,7 @@ def _select(cfg: PipelineConfig, sources: list[FeatureSource]) -> list[FeatureSo
 
 
 def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource], summary: RunSummary) -> None:
-    params = cfg.mulde.model_dump()
+    params = cfg.mulde.estimator_params()
     train_ids = [r.video_id for r in index.train]
     for source in sources:  # one at a time: each fit already uses every core
         summary.models.append(train_task(source, train_ids, params, cfg.store))

@@ -16,11 +16,19 @@ def test_every_shipped_config_loads(name):
 
 @pytest.mark.parametrize("name", ["ped2", "avenue", "shanghaitech", "ubnormal", "ucf_crime"])
 def test_benchmark_configs_use_the_paper_settings(name):
-    mulde = load_config(name).mulde
-    assert mulde.hidden_units == (4096, 4096)
-    assert (mulde.sigma_low, mulde.sigma_high, mulde.n_scales, mulde.scale_spacing) == (1e-3, 1.0, 16, "linear")
-    assert (mulde.beta, mulde.learning_rate, mulde.batch_size, mulde.epochs) == (0.1, 4e-5, 2048, 1000)
-    assert mulde.gmm_components == 5
+    mulde = load_config(name).mulde.estimator_params()
+    assert mulde["hidden_units"] == (4096, 4096)
+    noise = (mulde["sigma_low"], mulde["sigma_high"], mulde["n_scales"], mulde["scale_spacing"])
+    assert noise == (1e-3, 1.0, 16, "linear")
+    assert (mulde["beta"], mulde["learning_rate"], mulde["batch_size"], mulde["epochs"]) == (0.1, 4e-5, 2048, 1000)
+    assert (mulde["lr_schedule"], mulde["fusion"], mulde["gmm_components"]) == ("constant", "gmm", 5)
+
+
+def test_mulde_settings_override_the_recipe_field_by_field():
+    params = load_config("ped2", {"mulde.epochs": 3, "mulde.fusion": "max"}).mulde.estimator_params()
+    assert (params["epochs"], params["fusion"], params["hidden_units"]) == (3, "max", (4096, 4096))
+    default = load_config("ped2", {"mulde.recipe": "default", "mulde.max_steps": 500}).mulde.estimator_params()
+    assert default["max_steps"] == 500 and "epochs" not in default and "fusion" not in default  # MULDE's own
 
 
 def test_object_centric_smoothing_and_feature_types_follow_aivad():

@@ -1,0 +1,373 @@
+"""Real-data quality: MULDE against nearest-neighbour, GMM and pyod scorers, same features, same run.
+
+    MULDE_VAD_ASSETS=DEST/assets .venv/bin/python bench/quality.py [--cache DIR] [--seeds 0 1 2]
+
+Datasets (all real; nothing here is synthetic):
+
+* ``tabular``: the 8 labelled outlier tables (DAMI/ODDS-style ARFFs) of the assets folder, one-class
+  protocol of ``bench/tabular.py`` (train on 60% of the inliers). Metric: ROC-AUC (micro = macro).
+* ``vtest-weightfree`` and ``vtest-yolo``: the real-footage benchmark of ``bench/vtest_anomalies.py``
+  (vtest.avi cut into normal training clips and test clips with inserted anomalies), extracted with the
+  weight-free preset (frame-difference boxes) and with real YOLOv8n boxes + the real ImageNet MobileNetV2
+  bottleneck. Per feature type and fused: object score → frame max → calibration on training scores →
+  sum over types → Gaussian smoothing (σ = 3, fixed in advance) → micro and macro frame AUC.
+
+Scorers, all fitted on the same training features (standardised with training statistics):
+
+* ``MULDE``: the estimator's defaults (a fixed budget of optimiser steps), mean ± std over ``--seeds``;
+  the same networks are also scored with the paper's GMM fusion on raw scale scores (``MULDE gmm-raw``)
+  and with the max / mean aggregates, so the fusion comparison costs no extra training;
+* ``MULDE paper``: the paper's recipe (``PAPER_RECIPE``) where ``--paper-budget`` steps allow it;
+* ``1-NN`` (AI-VAD's pose/deep scorer) and ``kNN-5`` (mean distance to the 5 nearest training rows);
+  training scores for calibration are leave-one-out;
+* ``GMM``: a 5-component full-covariance GMM (AI-VAD's velocity model);
+* ``IForest`` and ``LOF`` from pyod.
+
+Training labels are never used and nothing is selected on test labels: every setting is fixed above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pyod.models.iforest import IForest
+from pyod.models.lof import LOF
+from sklearn.metrics import roc_auc_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import NearestNeighbors
+from tabular import DATASETS as TABLES
+from tabular import load_arff, one_class_split
+from vtest_anomalies import generate
+
+from mulde_vad.datasets.folder import FolderDataset
+from mulde_vad.models.calibration import Calibration, fuse_calibrated
+from mulde_vad.models.frame_scores import object_to_frame_scores
+from mulde_vad.models.fusion import make_fusion
+from mulde_vad.models.metrics import macro_auc, micro_auc
+from mulde_vad.models.mulde import MULDE, PAPER_RECIPE
+from mulde_vad.models.smoothing import smooth_videos
+
+SMOOTHING_SIGMA = 3.0
+EXTRA_FUSIONS = ("gmm", "max", "mean")  # scored on the default MULDE's own networks
+
+
+# ----------------------------------------------------------------------------- scorers
+class NearestNeighbours:
+    """Mean distance to the k nearest training rows; ``train_scores_`` are leave-one-out (AI-VAD's calibration)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def fit(self, X: np.ndarray) -> NearestNeighbours:
+        self.index_ = NearestNeighbors(n_neighbors=self.k + 1).fit(X)
+        self.train_scores_ = self.index_.kneighbors(X)[0][:, 1:].mean(axis=1)
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self.index_.kneighbors(X, n_neighbors=self.k)[0].mean(axis=1)
+
+
+class FullGMM:
+    def __init__(self, n_components: int = 5, seed: int = 0) -> None:
+        self.model = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-4, random_state=seed)
+
+    def fit(self, X: np.ndarray) -> FullGMM:
+        self.model.fit(X)
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return -self.model.score_samples(X)
+
+
+class Pyod:
+    def __init__(self, make: Callable[[], object]) -> None:
+        self.model = make()
+
+    def fit(self, X: np.ndarray) -> Pyod:
+        self.model.fit(X)
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        return self.model.decision_function(X)
+
+
+class MuldeScorer:
+    """A fitted MULDE, scored with its own fusion or another fusion refitted on its training scale scores."""
+
+    def __init__(self, model: MULDE, fusion: str | None = None) -> None:
+        self.model, self.fusion = model, fusion
+
+    def fit(self, X: np.ndarray) -> MuldeScorer:
+        if self.fusion is None:
+            self.model.fit(X)
+        else:
+            self.refit = make_fusion(self.fusion, 5, self.model.random_state).fit(self.model.scale_scores(X))
+        return self
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        if self.fusion is None:
+            return self.model.anomaly_score(X)
+        return self.refit.score(self.model.scale_scores(X))
+
+
+def baselines(seed: int) -> dict[str, Callable[[], object]]:
+    return {
+        "1-NN": lambda: NearestNeighbours(1),
+        "kNN-5": lambda: NearestNeighbours(5),
+        "GMM": lambda: FullGMM(5, seed),
+        "IForest": lambda: Pyod(lambda: IForest(random_state=seed)),
+        "LOF": lambda: Pyod(LOF),
+    }
+
+
+def paper_mulde(n_train: int, budget: int, seed: int) -> MULDE | None:
+    """The paper's recipe if its 1000 epochs fit in ``budget`` optimiser steps, else None."""
+    steps = 1000 * math.ceil(n_train / PAPER_RECIPE["batch_size"])
+    return MULDE(**PAPER_RECIPE, random_state=seed) if steps <= budget else None
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class VideoFeatures:
+    """One feature type of a video benchmark: training rows, and per test video its rows and frames."""
+
+    train: np.ndarray
+    test: dict[str, tuple[np.ndarray, np.ndarray, int]]  # video → (rows, frame index, n_frames)
+    upper: float | str = 99.9
+
+
+def standardiser(X: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    std[std == 0] = 1.0
+    return lambda Y: (Y - mean) / std
+
+
+def video_features(root: Path, extraction: object, cache: Path, name: str) -> tuple[dict[str, VideoFeatures], dict]:
+    """Extract (once, into the feature store under ``cache``) and load every feature type of a folder dataset."""
+    from mulde_vad.features.extract import extract_video
+    from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance, read_shard
+
+    dataset = FolderDataset(root, name=name)
+    store = FeatureStore(cache / "store")
+    shards, labels = {}, {}
+    for split in ("train", "test"):
+        for record in dataset.videos(split):
+            path = store.shard_path("extract", extraction.to_dict(), record.video_id)
+            if not path.is_file():
+                started = time.perf_counter()
+                provenance = make_provenance(video=record.source, config=extraction.to_dict())
+                with ShardWriter(path, kind="object", provenance=provenance) as writer:
+                    extract_video(record.source, extraction, writer)
+                print(f"  extracted {name}/{record.video_id} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            shards[record.video_id] = (split, read_shard(path))
+            if split == "test":
+                labels[record.video_id] = record.labels
+    types = {}
+    for feature in next(iter(shards.values()))[1].features:
+        train = np.concatenate([s.features[feature] for split, s in shards.values() if split == "train"])
+        keep = np.isfinite(train).all(axis=1)
+        test = {
+            video: (s.features[feature], s.objects.frame_index, s.n_frames)
+            for video, (split, s) in shards.items()
+            if split == "test"
+        }
+        types[feature] = VideoFeatures(train[keep].astype(np.float64), test)
+    return types, labels
+
+
+# ----------------------------------------------------------------------------- evaluation
+def video_auc(
+    fitted: Mapping[str, object], types: Mapping[str, VideoFeatures], labels: Mapping[str, np.ndarray]
+) -> dict[str, tuple[float, float]]:
+    """(micro, macro) frame AUC per feature type and fused, for one scorer fitted per type."""
+    calibrations, frames = {}, {}
+    for name, data in types.items():
+        scale = standardiser(data.train)
+        scorer = fitted[name]
+        train_scores = getattr(scorer, "train_scores_", None)
+        train_scores = scorer.score(scale(data.train)) if train_scores is None else train_scores
+        calibrations[name] = Calibration.fit(train_scores, data.upper, name=name)
+        frames[name] = {
+            video: object_to_frame_scores(index, scorer.score(scale(rows)) if len(rows) else np.zeros(0), n)
+            for video, (rows, index, n) in data.test.items()
+        }
+    out = {}
+    for name in types:
+        raw = {v: fuse_calibrated({name: s}, {name: calibrations[name]}) for v, s in frames[name].items()}
+        out[name] = _aucs(raw, labels)
+    fused = {v: fuse_calibrated({n: frames[n][v] for n in types}, calibrations) for v in labels}
+    out["fused"] = _aucs(fused, labels)
+    return out
+
+
+def _aucs(raw: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]) -> tuple[float, float]:
+    smoothed = smooth_videos(raw, SMOOTHING_SIGMA)
+    return 100 * micro_auc(smoothed, labels), 100 * macro_auc(smoothed, labels, "pad")
+
+
+def fit_all(
+    make: Callable[[], object], types: Mapping[str, VideoFeatures] | None, X: np.ndarray | None
+) -> tuple[object, float]:
+    """Fit one scorer per feature type (video) or on X (table); returns the fitted scorer(s) and seconds."""
+    started = time.perf_counter()
+    if types is None:
+        fitted = make().fit(standardiser(X)(X))
+    else:
+        fitted = {name: make().fit(standardiser(d.train)(d.train)) for name, d in types.items()}
+    return fitted, time.perf_counter() - started
+
+
+@dataclass
+class Row:
+    dataset: str
+    scorer: str
+    micro: list[float]
+    macro: list[float]
+    seconds: list[float]
+
+    def cell(self, values: list[float]) -> str:
+        if len(values) == 1:
+            return f"{values[0]:.1f}"
+        return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
+
+
+def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, args: argparse.Namespace) -> list[Row]:
+    rows: dict[tuple[str, str], Row] = {}
+
+    def record(scorer: str, aucs: Mapping[str, tuple[float, float]], seconds: float) -> None:
+        for feature, (micro, macro) in aucs.items():
+            row = rows.setdefault((feature, scorer), Row(f"{name} {feature}", scorer, [], [], []))
+            row.micro.append(micro)
+            row.macro.append(macro)
+            row.seconds.append(seconds)
+
+    for seed in args.seeds:
+        fitted, seconds = fit_all(lambda seed=seed: MuldeScorer(MULDE(random_state=seed, **args.mulde)), types, None)
+        record("MULDE", video_auc(fitted, types, labels), seconds)
+        for fusion in EXTRA_FUSIONS:
+            refit = {
+                n: MuldeScorer(f.model, fusion).fit(standardiser(types[n].train)(types[n].train))
+                for n, f in fitted.items()
+            }
+            record(f"MULDE {fusion}", video_auc(refit, types, labels), 0.0)
+    for label, make in baselines(args.seeds[0]).items():
+        fitted, seconds = fit_all(make, types, None)
+        record(label, video_auc(fitted, types, labels), seconds)
+    return list(rows.values())
+
+
+def run_tables(args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for table in TABLES:
+        X, y = load_arff(args.assets / "tabular" / f"{table}.arff")
+        X_train, X_test, y_test = one_class_split(X, y, np.random.default_rng(0), 20_000)
+        results: dict[str, Row] = {}
+
+        def record(scorer: str, auc: float, seconds: float, table: str = table, results: dict = results) -> None:
+            row = results.setdefault(scorer, Row(f"tabular {table}", scorer, [], [], []))
+            row.micro.append(100 * auc)
+            row.macro.append(100 * auc)
+            row.seconds.append(seconds)
+
+        for seed in args.seeds:
+            model = MULDE(random_state=seed, **args.mulde)
+            started = time.perf_counter()
+            model.fit(X_train)
+            record("MULDE", roc_auc_score(y_test, model.anomaly_score(X_test)), time.perf_counter() - started)
+            for fusion in EXTRA_FUSIONS:
+                scorer = MuldeScorer(model, fusion).fit(X_train)
+                record(f"MULDE {fusion}", roc_auc_score(y_test, scorer.score(X_test)), 0.0)
+        paper = paper_mulde(len(X_train), args.paper_budget, args.seeds[0])
+        if paper is not None:
+            started = time.perf_counter()
+            paper.fit(X_train)
+            record("MULDE paper", roc_auc_score(y_test, paper.anomaly_score(X_test)), time.perf_counter() - started)
+        for label, make in baselines(args.seeds[0]).items():
+            started = time.perf_counter()
+            scorer = make().fit(X_train)
+            record(label, roc_auc_score(y_test, scorer.score(X_test)), time.perf_counter() - started)
+        rows.extend(results.values())
+        print(f"  {table} done", file=sys.stderr)
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    scorers = list(dict.fromkeys(r.scorer for r in rows))
+    datasets = list(dict.fromkeys(r.dataset for r in rows))
+    index = {(r.dataset, r.scorer): r for r in rows}
+    print("| dataset | " + " | ".join(scorers) + " |")
+    print("|---|" + "---|" * len(scorers))
+    for dataset in datasets:
+        cells = []
+        for scorer in scorers:
+            row = index.get((dataset, scorer))
+            cells.append("–" if row is None else f"{row.cell(row.micro)} / {row.cell(row.macro)}")
+        print(f"| {dataset} | " + " | ".join(cells) + " |")
+    print("\nmicro / macro AUC (%); MULDE: mean ± std over seeds. Fit seconds per scorer (all feature types):")
+    for scorer in scorers:
+        seconds = [np.mean(r.seconds) for r in rows if r.scorer == scorer and np.mean(r.seconds) > 0]
+        if seconds:
+            print(f"  {scorer}: {np.sum(seconds):.0f} s in total")
+
+
+def parse_mulde(items: list[str]) -> dict:
+    import ast
+
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assets", type=Path, default=Path(os.environ.get("MULDE_VAD_ASSETS", "assets")))
+    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("MULDE_VAD_CACHE", ".cache/quality")))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--paper-budget", type=int, default=3000, help="max optimiser steps for the paper recipe")
+    parser.add_argument("--datasets", nargs="+", default=["tabular", "vtest-weightfree", "vtest-yolo"])
+    parser.add_argument("--mulde", nargs="*", default=[], help="MULDE overrides for a study, e.g. max_steps=4000")
+    args = parser.parse_args()
+    args.mulde = parse_mulde(args.mulde)
+    if not (args.assets / "video" / "vtest.avi").is_file():
+        parser.error(f"{args.assets} holds no video/vtest.avi: pass --assets DIR or set MULDE_VAD_ASSETS")
+    rows: list[Row] = []
+    if "tabular" in args.datasets:
+        rows += run_tables(args)
+    bench_root = generate(args.assets / "video" / "vtest.avi", args.cache / "vtest_bench")
+    for name in [d for d in args.datasets if d.startswith("vtest-")]:
+        types, labels = video_features(bench_root, vtest_preset(name, args), args.cache, name)
+        rows += run_video(name, types, labels, args)
+    print_table(rows)
+
+
+def vtest_preset(name: str, args: argparse.Namespace) -> object:
+    from mulde_vad.features.config import ExtractionConfig
+
+    if name == "vtest-weightfree":
+        return ExtractionConfig.preset("weightfree")
+    if name == "vtest-yolo":
+        from real_assets import export_mobilenetv2_bottle, vtest_config
+
+        backbone = args.cache / "mobilenetv2_bottle.ts"
+        if not backbone.is_file():
+            args.cache.mkdir(parents=True, exist_ok=True)
+            export_mobilenetv2_bottle(args.assets, backbone)
+        return vtest_config(args.assets, backbone, stride=1, device="cpu")
+    raise ValueError(f"unknown dataset {name}")
+
+
+if __name__ == "__main__":
+    main()
