@@ -53,6 +53,8 @@ def fit_command(args: argparse.Namespace) -> int:
     videos, preset, overrides, options = _training_set(args)
     config = ExtractionConfig.preset(preset, **{**overrides, **_field_overrides(args.set), "device": args.device})
     mulde = options["mulde_params"]
+    if args.steps:
+        mulde.update(max_steps=args.steps, epochs=None)
     if args.epochs:
         mulde["epochs"] = args.epochs
     mulde["device"] = args.device
@@ -107,7 +109,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--preset", help="extraction preset (default weightfree, or the config's)")
     fit.add_argument("--out", type=Path, required=True, help="bundle directory to write")
     fit.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="extraction config field")
-    fit.add_argument("--epochs", type=int, help="MULDE epochs")
+    fit.add_argument("--steps", type=int, help="MULDE training budget in optimiser steps")
+    fit.add_argument("--epochs", type=int, help="MULDE training budget in epochs (overrides --steps)")
     fit.add_argument("--threshold-percentile", type=float, default=99.0, help="of held-out frame scores (99)")
     fit.add_argument("--folds", type=int, default=5, help="video folds for the threshold (5)")
     fit.add_argument("--sigma", type=float, help="smoothing sigma in frames (3, or the config's)")

@@ -25,71 +25,110 @@ from mulde_vad.models.calibration import Calibration
 from mulde_vad.models.mulde import MULDE
 
 ExportFormat = Literal["torchscript", "onnx"]
+GMM_FIELDS = ("gmm_weights", "gmm_means", "gmm_precisions_cholesky")
 SUFFIX = {"torchscript": ".pt", "onnx": ".onnx"}
 
 
 @dataclass(frozen=True)
 class MuldeArrays:
-    """What a fitted MULDE scores with. The one place that reads MULDE's fitted attributes for export."""
+    """What a fitted MULDE scores with. The one place that reads MULDE's fitted attributes for export.
 
-    mean: np.ndarray  # (d,) standardiser
+    The fusion is normalised to one form: u = ((z − z_mean) / z_std) @ projection, then either a
+    full-covariance GMM's negative log-likelihood on u ("gmm": the paper's fusion has z_mean 0, z_std 1,
+    projection I; "robust" its standardiser and whitened principal directions) or the max / mean of u.
+    """
+
+    mean: np.ndarray  # (d,) feature standardiser
     scale: np.ndarray  # (d,)
     sigmas: np.ndarray  # (L,) test noise levels
     network: nn.Module  # NoiseConditionedMLP: input_layer on [x, σ], then body
     log_density: bool  # False: the MSMA score network, scored by ‖s(x, σ)‖²
-    gmm_weights: np.ndarray  # (K,)
-    gmm_means: np.ndarray  # (K, L)
-    gmm_precisions_cholesky: np.ndarray  # (K, L, L), full covariance
+    reduce: str  # "gmm" | "max" | "mean"
+    z_mean: np.ndarray  # (L,)
+    z_std: np.ndarray  # (L,)
+    projection: np.ndarray  # (L, r)
+    gmm_weights: np.ndarray  # (K,) (empty unless reduce == "gmm")
+    gmm_means: np.ndarray  # (K, r)
+    gmm_precisions_cholesky: np.ndarray  # (K, r, r)
 
 
 def mulde_arrays(model: MULDE) -> MuldeArrays:
-    gmm = model.gmm_
-    if gmm.covariance_type != "full":
-        raise ValueError(f"export handles a full-covariance GMM, this model has {gmm.covariance_type!r}")
+    state = model.fusion_.state()
+    n_scales = len(model.scales_)
+    identity = {"mean": np.zeros(n_scales), "std": np.ones(n_scales), "projection": np.eye(n_scales)}
+    if model.fusion in ("max", "mean"):
+        state = {**identity, **state, "projection": np.eye(n_scales)}
+        state |= {
+            "weights_": np.zeros(0),
+            "means_": np.zeros((0, n_scales)),
+            "precisions_cholesky_": np.zeros((0,) * 3),
+        }
+    elif model.fusion == "gmm":
+        state = {**identity, **state}
+    elif model.fusion != "robust":
+        raise ValueError(f"export does not know fusion {model.fusion!r}; extend inference.export.mulde_arrays")
     return MuldeArrays(
         mean=np.asarray(model.mean_, np.float64),
         scale=np.asarray(model.scale_, np.float64),
         sigmas=np.asarray(model.scales_, np.float32),
         network=copy.deepcopy(model.network_).cpu().eval(),
         log_density=model.parametrization == "log_density",
-        gmm_weights=np.asarray(gmm.weights_, np.float64),
-        gmm_means=np.asarray(gmm.means_, np.float64),
-        gmm_precisions_cholesky=np.asarray(gmm.precisions_cholesky_, np.float64),
+        reduce=model.fusion if model.fusion in ("max", "mean") else "gmm",
+        z_mean=np.asarray(state["mean"], np.float64),
+        z_std=np.asarray(state["std"], np.float64),
+        projection=np.asarray(state["projection"], np.float64),
+        gmm_weights=np.asarray(state["weights_"], np.float64),
+        gmm_means=np.asarray(state["means_"], np.float64),
+        gmm_precisions_cholesky=np.asarray(state["precisions_cholesky_"], np.float64),
     )
 
 
 class ExportedScorer(nn.Module):
-    """Raw features (n, d) float32 → (n, 2) float64 [anomaly score (GMM NLL), calibrated score]."""
+    """Raw features (n, d) float32 → (n, 2) float64 [anomaly score (``MULDE.anomaly_score``), calibrated score]."""
 
     def __init__(self, arrays: MuldeArrays, calibration: Calibration) -> None:
         super().__init__()
         layer = arrays.network.input_layer
         d = layer.in_features - 1
-        self.log_density = arrays.log_density
-        self.register_buffer("mean", torch.from_numpy(arrays.mean))
-        self.register_buffer("scale", torch.from_numpy(arrays.scale))
-        self.register_buffer("sigmas", torch.from_numpy(arrays.sigmas))
+        self.log_density, self.reduce = arrays.log_density, arrays.reduce
+
+        def buffer(name: str, value: np.ndarray) -> None:
+            self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(value)))
+
+        buffer("mean", arrays.mean)
+        buffer("scale", arrays.scale)
+        buffer("sigmas", arrays.sigmas)
         self.register_buffer("w_x", layer.weight.detach()[:, :d].clone())
         self.register_buffer("w_sigma", layer.weight.detach()[:, d].clone())
         self.register_buffer("bias", layer.bias.detach().clone())
         self.body = arrays.network.body.requires_grad_(False)
-        self.register_buffer("log_weights", torch.from_numpy(np.log(arrays.gmm_weights)))
-        self.register_buffer("means", torch.from_numpy(arrays.gmm_means))
-        self.register_buffer("precisions", torch.from_numpy(arrays.gmm_precisions_cholesky))
-        log_det = np.log(np.diagonal(arrays.gmm_precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
-        self.register_buffer("log_det", torch.from_numpy(log_det))
+        buffer("z_mean", arrays.z_mean)
+        buffer("z_std", arrays.z_std)
+        buffer("projection", arrays.projection)
+        buffer("log_weights", np.log(np.maximum(arrays.gmm_weights, 1e-300)))
+        buffer("means", arrays.gmm_means)
+        buffer("precisions", arrays.gmm_precisions_cholesky)
+        chol = arrays.gmm_precisions_cholesky
+        buffer("log_det", np.log(np.abs(np.diagonal(chol, axis1=1, axis2=2))).sum(axis=1))
         self.register_buffer("calibration", torch.tensor([calibration.low, calibration.high], dtype=torch.float64))
-        self.log_2pi_l = float(len(arrays.sigmas) * math.log(2 * math.pi))
+        self.log_2pi_r = float(arrays.projection.shape[1] * math.log(2 * math.pi))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_std = ((x.to(torch.float64) - self.mean) / self.scale).to(torch.float32)
         shared = torch.nn.functional.linear(x_std, self.w_x, self.bias)  # the x-part once for all σ
         f = self.body(shared.unsqueeze(1) + self.sigmas.view(1, -1, 1) * self.w_sigma)  # (n, L, out)
         z = f[:, :, 0] if self.log_density else (f * f).sum(dim=-1)
-        z = z.to(torch.float64)
-        y = torch.einsum("nl,klm->nkm", z, self.precisions) - torch.einsum("kl,klm->km", self.means, self.precisions)
-        log_prob = -0.5 * (self.log_2pi_l + (y * y).sum(dim=-1)) + self.log_det + self.log_weights
-        score = -torch.logsumexp(log_prob, dim=1)
+        u = ((z.to(torch.float64) - self.z_mean) / self.z_std) @ self.projection
+        if self.reduce == "max":
+            score = u.max(dim=1).values
+        elif self.reduce == "mean":
+            score = u.mean(dim=1)
+        else:
+            y = torch.einsum("nl,klm->nkm", u, self.precisions) - torch.einsum(
+                "kl,klm->km", self.means, self.precisions
+            )
+            log_prob = -0.5 * (self.log_2pi_r + (y * y).sum(dim=-1)) + self.log_det + self.log_weights
+            score = -torch.logsumexp(log_prob, dim=1)
         calibrated = (score - self.calibration[0]) / (self.calibration[1] - self.calibration[0])
         return torch.stack([score, calibrated], dim=1)
 
@@ -124,7 +163,7 @@ def export_bundle(bundle: Bundle, out: str | Path, fmt: ExportFormat) -> Path:
         plain = mulde_arrays(feature.model)
         n_features = int(feature.model.n_features_in_)
         _write_module(ExportedScorer(plain, feature.calibration).eval(), n_features, out / f"{name}{SUFFIX[fmt]}", fmt)
-        for field in ("mean", "scale", "sigmas", "gmm_weights", "gmm_means", "gmm_precisions_cholesky"):
+        for field in ("mean", "scale", "sigmas", "z_mean", "z_std", "projection", *GMM_FIELDS):
             arrays[f"{name}/{field}"] = getattr(plain, field)
         arrays[f"{name}/calibration"] = np.array([feature.calibration.low, feature.calibration.high])
         types[name] = {"file": f"{name}{SUFFIX[fmt]}", "n_features": n_features}
@@ -132,7 +171,7 @@ def export_bundle(bundle: Bundle, out: str | Path, fmt: ExportFormat) -> Path:
     scoring = {
         "format": fmt,
         "feature_types": types,
-        "module": "features (n, d) float32 -> scores (n, 2) float64: [GMM negative log-likelihood, calibrated]",
+        "module": "features (n, d) float32 -> scores (n, 2) float64: [MULDE anomaly score, calibrated]",
         "frame_score": "per type: max of the objects' calibrated scores on the frame (empty_fill if none); "
         "fused = sum over types; smoothed with a Gaussian of sigma frames; anomalous where smoothed > threshold",
         "empty_fill": bundle.empty_fill,

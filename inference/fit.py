@@ -29,15 +29,9 @@ from mulde_vad.models.smoothing import smooth_scores
 from mulde_vad.storage.provenance import fingerprint, library_versions
 from mulde_vad.storage.schema import FrameChunk, ObjectChunk, ObjectTable
 
-#: MULDE settings for `fit` when none are given: the demo's CPU-sized network (the paper's 2×4096 × 1000
-#: epochs takes hours on a CPU); pass the paper's values explicitly on a GPU.
-FIT_MULDE_DEFAULTS: dict[str, Any] = {
-    "hidden_units": (256, 256),
-    "learning_rate": 1e-3,
-    "batch_size": 256,
-    "epochs": 60,
-    "random_state": 0,
-}
+#: MULDE settings for `fit` when none are given: the estimator's own defaults (its CPU recipe). Each of the
+#: ``folds`` threshold fits and the final fit costs one such training per feature type.
+FIT_MULDE_DEFAULTS: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
