@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +154,14 @@ class _Session:
         self.smoothing = f"{'causal half-Gaussian' if stream else 'centred Gaussian'} sigma={bundle.smoothing_sigma:g}"
         self.latency = self.smoother.delay + predictor.lookahead + predictor.config.batch_size - 1
         self.frames: dict[int, np.ndarray] = {}
-        self.pending: deque[tuple[int, dict[str, float], float, np.ndarray, np.ndarray, np.ndarray]] = deque()
+        self.pending: deque[tuple[float, FrameScore]] = deque()  # (raw fused score, the frame's score so far)
         self.scale = np.ones(4, np.float32)
         self.tracker = EventTracker(self.threshold, self.types)
         self.events: list[Event] = []
         self.n_out = 0
         self.keep_scores: list[float] | None = None  # every smoothed score, only when the caller asks
         out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(out_dir / "events", ignore_errors=True)  # thumbnails of an earlier run of this video
         self.files = {"scores": out_dir / "scores.csv", "events": out_dir / "events.json"}
         self._csv_temp = out_dir / ".scores.csv.partial"
         self._csv = open(self._csv_temp, "w")  # noqa: SIM115  # closed in finish/abort
@@ -175,31 +177,29 @@ class _Session:
 
     def add_scores(self, scored: ScoredFrames) -> None:
         for i in range(len(scored)):
-            per_type = {t: float(v[i]) for t, v in scored.per_type.items()}
-            boxes = scored.boxes[i] * self.scale
-            self.pending.append(
-                (
-                    scored.first + i,
-                    per_type,
-                    float(scored.fused[i]),
-                    boxes,
-                    scored.object_scores[i],
-                    scored.object_types[i],
-                )
+            index = scored.first + i
+            frame = FrameScore(
+                index,
+                index / self.fps,
+                np.nan,  # set once the smoothing window is complete
+                {t: float(v[i]) for t, v in scored.per_type.items()},
+                scored.boxes[i] * self.scale,
+                scored.object_scores[i],
+                scored.object_types[i],
             )
+            self.pending.append((float(scored.fused[i]), frame))
         self._emit(self.smoother.push(scored.fused))
 
     # ------------------------------------------------------------------ outputs
     def _emit(self, smoothed: np.ndarray) -> None:
         for score in smoothed:
-            index, per_type, raw, boxes, object_scores, object_types = self.pending.popleft()
-            image = self.frames.pop(index)
-            time_s = index / self.fps
+            raw, frame = self.pending.popleft()
+            frame = replace(frame, score=float(score))
+            image = self.frames.pop(frame.index)
             alarm = bool(score > self.threshold)
             with self.summary.timed("outputs"):
-                values = ",".join(f"{per_type[t]:.6g}" for t in self.types)
-                self._csv.write(f"{index},{time_s:.3f},{score:.6g},{raw:.6g},{values},{int(alarm)}\n")
-                frame = FrameScore(index, time_s, float(score), per_type, boxes, object_scores, object_types)
+                values = ",".join(f"{frame.per_type[t]:.6g}" for t in self.types)
+                self._csv.write(f"{frame.index},{frame.time:.3f},{score:.6g},{raw:.6g},{values},{int(alarm)}\n")
                 ended = self.tracker.update(frame, image)
                 if ended is not None:
                     self._close_event(ended)
@@ -208,8 +208,11 @@ class _Session:
             if self.writer is not None:
                 with self.summary.timed("overlay"):
                     self.strip.push(float(score), alarm)
-                    label = f"{self.name}  #{index}  {time_s:.1f}s  score {score:.2f} / {self.threshold:.2f}"
-                    self.writer.write(annotate(image, boxes, object_scores, self.threshold, self.strip, label, alarm))
+                    label = f"{self.name}  #{frame.index}  {frame.time:.1f}s  score {score:.2f} / {self.threshold:.2f}"
+                    overlay = annotate(
+                        image, frame.boxes, frame.object_scores, self.threshold, self.strip, label, alarm
+                    )
+                    self.writer.write(overlay)
             self.n_out += 1
         self.progress.update(len(smoothed))
 
