@@ -144,3 +144,24 @@ def test_exported_module_reproduces_every_fusion(fusion):
     expected = model.anomaly_score(test)
     np.testing.assert_allclose(exported[:, 0], expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
     np.testing.assert_allclose(exported[:, 1], (expected + 1.0) / 4.0, rtol=1e-9, atol=1e-9)
+
+
+def test_fit_command_on_a_dataset_config_uses_its_train_split_and_settings(tmp_path):
+    config = {
+        "name": "tiny",
+        "dataset": {
+            "name": "demo",
+            "root": str(tmp_path / "data"),
+            "demo": {"n_train": 2, "n_test": 2, "n_frames": 50},
+        },
+        "extraction": {"preset": "weightfree"},
+        "mulde": {"hidden_units": [16, 16], "epochs": 2, "device": "cpu"},
+        "evaluation": {"smoothing_sigma": 2.0},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    assert main(["fit", str(path), "--out", str(tmp_path / "bundle"), "--folds", "2", "--device", "cpu"]) == 0
+    manifest = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
+    assert [t["video"].rsplit("/", 1)[-1] for t in manifest["provenance"]["training"]] == ["train_00", "train_01"]
+    assert manifest["mulde"]["hidden_units"] == [16, 16] and manifest["mulde"]["epochs"] == 2
+    assert manifest["smoothing"]["sigma"] == 2.0
