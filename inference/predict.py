@@ -40,6 +40,8 @@ from mulde_vad.storage.schema import FrameChunk, ObjectChunk
 
 #: Frames per second assumed for frame folders and streams that do not say.
 FALLBACK_FPS = 25.0
+#: Frames of score history the overlay's strip shows.
+STRIP_FRAMES = 300
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ class _Session:
         self._csv = open(self._csv_temp, "w")  # noqa: SIM115  # closed in finish/abort
         self._csv.write(",".join(["frame", "time_s", "score", "score_raw", *self.types, "is_anomalous"]) + "\n")
         height = max(24, size[1] // 5)
-        self.strip = ScoreStrip(min(size[0], 300), height, self.threshold)
+        self.strip = ScoreStrip(STRIP_FRAMES, height, self.threshold)
         self.writer = VideoWriter(out_dir / "overlay.mp4", fps, size) if options.overlay else None
         self.progress = tqdm(total=total or None, unit="frame", desc=name, disable=not options.progress, leave=False)
 

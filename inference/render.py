@@ -37,13 +37,13 @@ def draw_boxes(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, thresho
 
 
 class ScoreStrip:
-    """The last ``width`` frames' smoothed scores as a curve over the bottom of the frame, with the
+    """The last ``length`` frames' smoothed scores as a curve across the bottom of the frame, with the
     threshold as a red line and frames inside events shaded red."""
 
-    def __init__(self, width: int, height: int, threshold: float) -> None:
-        self.width, self.height, self.threshold = width, height, threshold
-        self.scores: deque[float] = deque(maxlen=width)
-        self.alarms: deque[bool] = deque(maxlen=width)
+    def __init__(self, length: int, height: int, threshold: float) -> None:
+        self.length, self.height, self.threshold = length, height, threshold
+        self.scores: deque[float] = deque(maxlen=length)
+        self.alarms: deque[bool] = deque(maxlen=length)
 
     def push(self, score: float, alarm: bool) -> None:
         self.scores.append(score)
@@ -52,21 +52,29 @@ class ScoreStrip:
     def draw(self, image: np.ndarray) -> np.ndarray:
         h, w = image.shape[:2]
         top = h - self.height
-        panel = image[top:].astype(np.float32)
-        image[top:] = (0.45 * panel).astype(np.uint8)  # darken: the curve stays readable on any scene
+        image[top:] = (0.45 * image[top:].astype(np.float32)).astype(np.uint8)  # darken: readable on any scene
         if not self.scores:
             return image
         ceiling = max(1.5 * self.threshold, max(self.scores), 1e-9)
         scores = np.asarray(self.scores)
-        xs = np.arange(w - len(scores), w)
+        step = (w - 1) / max(self.length - 1, 1)  # the newest frame at the right edge
+        xs = (w - 1 - step * np.arange(len(scores))[::-1]).astype(np.int32)
         ys = (h - 2 - (self.height - 4) * np.clip(scores / ceiling, 0, 1)).astype(np.int32)
         for x, alarm in zip(xs, self.alarms, strict=True):
             if alarm:
-                cv2.line(image, (int(x), top), (int(x), h - 1), (110, 20, 20), 1)
+                cv2.line(image, (int(x), top), (int(x) + max(int(step), 1), h - 1), (120, 25, 25), max(int(step), 1))
         y_thr = int(h - 2 - (self.height - 4) * self.threshold / ceiling)
         cv2.line(image, (0, y_thr), (w - 1, y_thr), ALARM, 1)
-        cv2.polylines(image, [np.stack([xs, ys], axis=1)], False, (255, 255, 255), 1)
+        cv2.polylines(image, [np.stack([xs, ys], axis=1)], False, (255, 255, 255), 1, cv2.LINE_AA)
         return image
+
+
+def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, colour: tuple[int, int, int]) -> None:
+    """Text on a dark box, readable on bright and dark scenes alike."""
+    (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = origin
+    cv2.rectangle(image, (x - 2, y - height - 3), (x + width + 2, y + base), (0, 0, 0), -1)
+    cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
 
 
 def annotate(
@@ -81,20 +89,13 @@ def annotate(
     """One overlay frame (a copy): boxes, strip, frame label, and a red border while an event is on."""
     out = draw_boxes(image.copy(), boxes, object_scores, threshold)
     strip.draw(out)
-    scale = max(0.35, out.shape[0] / 800)
-    cv2.putText(out, label, (4, int(14 * scale / 0.5)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1)
+    scale = max(0.35, out.shape[0] / 1200)
+    line = int(30 * scale) + 4
+    _text(out, label, (4, line), scale, (255, 255, 255))
     if alarm:
         border = max(2, out.shape[0] // 120)
         cv2.rectangle(out, (0, 0), (out.shape[1] - 1, out.shape[0] - 1), ALARM, border)
-        cv2.putText(
-            out,
-            "ANOMALY",
-            (out.shape[1] // 2 - int(40 * scale / 0.5), int(14 * scale / 0.5)),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            scale,
-            ALARM,
-            max(1, border // 2),
-        )
+        _text(out, "ANOMALY", (4, 2 * line + 2), scale, ALARM)
     return out
 
 
