@@ -97,3 +97,69 @@ def test_bundle_loads_and_scores_the_same_in_a_fresh_process(bundle_dir, predict
     here = predictor.predict(video, tmp_path / "here", keep_scores=True)
     assert float(out[0]) == predictor.bundle.threshold.value
     np.testing.assert_allclose([float(s) for s in out[1].split(",")], here.scores, rtol=1e-9)
+
+
+def test_http_stream_is_scored_causally_up_to_max_frames(predictor, demo, tmp_path):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    encode_video(demo / "test" / "test_02", tmp_path / "cam.mkv")
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/cam.mkv"
+        options = PredictOptions(progress=False, device="cpu", max_frames=40, overlay=False)
+        result = Predictor(predictor.bundle, options).predict(url, tmp_path / "out")
+    finally:
+        server.shutdown()
+    assert result.name == "cam" and result.n_frames == 40
+    events = json.loads(result.files["events"].read_text())
+    assert events["smoothing"].startswith("causal") and events["source"] == url
+
+
+def test_interrupted_stream_finalises_every_file(predictor, demo, tmp_path, monkeypatch):
+    """Ctrl-C (KeyboardInterrupt) while decoding: the frames scored so far are written and consistent."""
+    run = predictor.pipeline.run
+
+    def interrupted_run(reader, sink, summary):
+        batches = reader.iter_batches
+
+        def two_batches(size):
+            for i, batch in enumerate(batches(size)):
+                if i == 2:
+                    raise KeyboardInterrupt
+                yield batch
+
+        monkeypatch.setattr(reader, "iter_batches", two_batches)
+        run(reader, sink, summary)
+
+    monkeypatch.setattr(predictor.pipeline, "run", interrupted_run)
+    result = predictor.predict(demo / "test" / "test_00", tmp_path)
+    n = 2 * predictor.config.batch_size
+    assert result.interrupted and result.n_frames == n
+    assert len(read_csv(result.files["scores"])) == n
+    assert json.loads(result.files["events"].read_text())["interrupted"] is True
+    assert decoded(result.files["overlay"])[0] == n
+    assert not list(result.out_dir.glob(".*"))  # no temporary files left
+
+
+def test_buffers_stay_bounded_whatever_the_length(predictor, demo, tmp_path, monkeypatch):
+    """Frames wait only for their batch and the smoothing window: never the whole video."""
+    from mulde_vad.inference import predict as module
+
+    peak = {"frames": 0, "pending": 0}
+    add_frames = module._Session.add_frames
+
+    def watched(self, batch):
+        add_frames(self, batch)
+        peak["frames"] = max(peak["frames"], len(self.frames))
+        peak["pending"] = max(peak["pending"], len(self.pending))
+
+    monkeypatch.setattr(module._Session, "add_frames", watched)
+    options = PredictOptions(progress=False, device="cpu", overlay=False, batch_size=8)
+    result = Predictor(predictor.bundle, options).predict(demo / "test" / "test_01", tmp_path)
+    assert result.n_frames == 100
+    delay = 12  # centred smoothing radius for sigma 3
+    assert peak["frames"] <= 8 + delay + 8 and peak["pending"] <= delay + 8
