@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml
 
-#: Errors a user can fix: printed as one line (exit code 2) instead of a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError)
+from mulde_vad.features.decode import VideoDecodeError
+
+#: Errors a user can fix (bad paths, bundles, configs, videos): one line on stderr and exit code 2, no traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, VideoDecodeError)
 
 
 def _field_overrides(items: list[str]) -> dict[str, Any]:

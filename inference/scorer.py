@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -17,11 +18,13 @@ from mulde_vad.models.frame_scores import object_to_frame_scores
 from mulde_vad.storage.schema import FrameChunk, ObjectChunk
 
 
+@dataclass(frozen=True)
 class Scorer:
     """What a bundle (or one fold of its threshold search) scores with: models and calibrations per type."""
 
-    def __init__(self, models: Mapping, calibrations: Mapping[str, Calibration], empty_fill: float = 0.0) -> None:
-        self.models, self.calibrations, self.empty_fill = dict(models), dict(calibrations), empty_fill
+    models: Mapping[str, Any]  # fitted estimators with ``anomaly_score`` (MULDE)
+    calibrations: Mapping[str, Calibration]
+    empty_fill: float = 0.0
 
 
 @dataclass(frozen=True)

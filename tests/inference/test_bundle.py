@@ -165,3 +165,18 @@ def test_fit_command_on_a_dataset_config_uses_its_train_split_and_settings(tmp_p
     assert [t["video"].rsplit("/", 1)[-1] for t in manifest["provenance"]["training"]] == ["train_00", "train_01"]
     assert manifest["mulde"]["hidden_units"] == [16, 16] and manifest["mulde"]["epochs"] == 2
     assert manifest["smoothing"]["sigma"] == 2.0
+
+
+def test_weights_other_than_the_fitted_ones_are_refused(bundle_dir, tmp_path):
+    from mulde_vad.inference.predict import Predictor
+
+    weights = tmp_path / "mnv2.pt"
+    weights.write_bytes(b"not the weights the bundle was fitted with")
+
+    def record(manifest):
+        manifest["extraction"]["backbone_weights"] = str(weights)
+        manifest["provenance"]["weights"] = {"backbone_weights": {"file": str(weights), "sha256": "0" * 64}}
+
+    bundle = load_bundle(copy_bundle(bundle_dir, tmp_path, record), device="cpu")
+    with pytest.raises(BundleError, match=r"mnv2\.pt is not the file this bundle was fitted with"):
+        Predictor(bundle)
