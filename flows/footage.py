@@ -114,7 +114,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--steps", type=int, help="MULDE training budget in optimiser steps")
     fit.add_argument("--epochs", type=int, help="MULDE training budget in epochs (overrides --steps)")
     fit.add_argument("--threshold-percentile", type=float, default=99.0, help="of held-out frame scores (99)")
-    fit.add_argument("--folds", type=int, default=5, help="video folds for the threshold (5)")
+    fit.add_argument("--folds", type=int, default=3, help="video folds for the threshold (3)")
     fit.add_argument("--sigma", type=float, help="smoothing sigma in frames (3, or the config's)")
     fit.add_argument("--device", default="auto")
     fit.set_defaults(handler=fit_command)

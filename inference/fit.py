@@ -38,7 +38,7 @@ FIT_MULDE_DEFAULTS: dict[str, Any] = {}
 class FitOptions:
     mulde_params: Mapping[str, Any] = field(default_factory=lambda: dict(FIT_MULDE_DEFAULTS))
     threshold_percentile: float = 99.0
-    folds: int = 5
+    folds: int = 3
     smoothing_sigma: float = 3.0
     empty_fill: float = 0.0
 
