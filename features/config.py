@@ -34,8 +34,9 @@ class ExtractionConfig:
     appearance_*: the "clip" extractor; ``appearance_weights`` is a local checkpoint, an open_clip hub tag
         (e.g. "openai", downloaded only with ``allow_download``) or "random" (random init, tests only);
         ``appearance_bgr`` feeds BGR pixels as AI-VAD's released deep features did (method.md §3.2).
-    backbone*: the "backbone" extractor: a torchvision image model name or "torchscript", weights from a
-        local file ("random" = random init), final Linear layer removed, pooled features.
+    backbone*: the "backbone" extractor: a torchvision image model name, "torchscript" or "onnx" (run by
+        onnxruntime on the CPU), weights from a local file ("random" = random init), final Linear layer
+        removed, pooled features.
     pose_weights: a YOLO-pose ``.pt`` (or ``.yaml``); keypoints are matched to boxes by IoU ≥ pose_match_iou.
     extractors=("video",): frame-centric extraction, one row per frame from a ``window``-frame clip centred
         on it (offsets −window/2 … window/2 − 1, ``window_dilation`` frames apart, borders padded by
