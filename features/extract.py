@@ -138,7 +138,9 @@ class ObjectPipeline:
         self.pose = _yolo(config.pose_weights, config, device, classes=(0,)) if separate_pose else None
         needs_flow = any(e.needs_flow for e in self.extractors)
         self.flow = (
-            build_flow(config.flow, config.flow_weights, self.device, allow_download=config.allow_download)
+            build_flow(
+                config.flow, config.flow_weights, self.device, config.flow_scale, allow_download=config.allow_download
+            )
             if needs_flow
             else None
         )

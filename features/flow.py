@@ -27,14 +27,30 @@ def predecessors(previous: np.ndarray | None, frames: np.ndarray) -> np.ndarray:
 class DenseFlow:
     """``flow(previous_rgb, current_rgb) -> (H, W, 2)`` float32 displacement of each pixel, in pixels."""
 
-    def __init__(self, method: FlowMethod = "dis") -> None:
+    def __init__(self, method: FlowMethod = "dis", scale: float = 1.0) -> None:
         if method not in ("dis", "farneback"):
             raise ValueError(f"flow method must be 'dis' or 'farneback', got {method!r}")
-        self.method = method
+        if not 0 < scale <= 1:
+            raise ValueError(f"flow scale must be in (0, 1], got {scale}")
+        self.method, self.scale = method, scale
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) if method == "dis" else None
 
     def __call__(self, previous: np.ndarray, current: np.ndarray) -> np.ndarray:
         a, b = cv2.cvtColor(previous, cv2.COLOR_RGB2GRAY), cv2.cvtColor(current, cv2.COLOR_RGB2GRAY)
+        if self.scale == 1:
+            return self._flow(a, b)
+        height, width = a.shape
+        small = (max(8, round(width * self.scale)), max(8, round(height * self.scale)))
+        flow = self._flow(
+            cv2.resize(a, small, interpolation=cv2.INTER_AREA), cv2.resize(b, small, interpolation=cv2.INTER_AREA)
+        )
+        # back to full size; the vectors grow with the image (x by width ratio, y by height ratio)
+        flow = cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR)
+        flow[..., 0] *= width / small[0]
+        flow[..., 1] *= height / small[1]
+        return flow
+
+    def _flow(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self._dis is not None:
             return self._dis.calc(a, b, None)
         return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
@@ -92,7 +108,10 @@ class RaftFlow:
         return flow[:, :, :height, :width].permute(0, 2, 3, 1).float().cpu().numpy()
 
 
-def build_flow(method: str, weights: str | None, device: torch.device, *, allow_download: bool = False) -> FlowModel:
+def build_flow(
+    method: str, weights: str | None, device: torch.device, scale: float = 1.0, *, allow_download: bool = False
+) -> FlowModel:
+    """RAFT, or OpenCV flow computed on frames resized by ``scale`` (0.5: about 3× cheaper at 768×576)."""
     if method.startswith("raft"):
         return RaftFlow(method, weights, device, allow_download=allow_download)
-    return DenseFlow(method)  # type: ignore[arg-type]
+    return DenseFlow(method, scale)  # type: ignore[arg-type]

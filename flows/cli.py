@@ -6,6 +6,7 @@
     mulde-vad import-aivad CONFIG --features-dir D --clip-lengths-dir C [--allow-pickle]
     mulde-vad ui                         # local Prefect server + deployments + a worker
     mulde-vad weights                    # each preset's models, where their weights are, present or not
+    mulde-vad fit SOURCE --out BUNDLE | predict BUNDLE INPUT --out DIR | export BUNDLE --format F
 
 Every run command accepts ``--set section.field=value`` (YAML values) and ``--runner``/``--address``.
 """
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 
 from mulde_vad import __version__
+from mulde_vad.flows import footage
 from mulde_vad.flows.config import ConfigError, PipelineConfig, load_config
 
 
@@ -157,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=4200)
     ui.add_argument("--no-worker", action="store_true", help="only the server")
     commands.add_parser("weights", help="each preset's models, where their weights are looked for, present or not")
+    footage.add_commands(commands)
     return parser
 
 
@@ -172,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(weights_table())
         return 0
+    if hasattr(args, "handler"):
+        return footage.run(args)
     try:
         overrides = _overrides(args)
         if args.command == "demo" and args.preset:

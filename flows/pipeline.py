@@ -26,7 +26,7 @@ from mulde_vad.datasets import VideoRecord
 from mulde_vad.features.config import resolve_device
 from mulde_vad.features.extractors import available_extractors
 from mulde_vad.flows.config import ConfigError, PipelineConfig, RunnerSettings, load_config
-from mulde_vad.models.calibration import AIVAD_UPPER
+from mulde_vad.models.calibration import default_upper
 from mulde_vad.models.score_store import FeatureSource
 from mulde_vad.storage import FeatureStore, read_shard
 from mulde_vad.storage.aivad import AIVAD_FEATURES
@@ -170,11 +170,6 @@ def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> t
     key = extract_key(extraction_config(cfg.extraction.preset, cfg.extraction.overrides))
     names = read_shard(results[0].path).features
     return [FeatureSource(name, EXTRACT_STAGE, key, upper=default_upper(name)) for name in names], index
-
-
-def default_upper(feature: str) -> float | str:
-    """AI-VAD's upper calibration statistic for its feature types, the 99.9th percentile otherwise."""
-    return AIVAD_UPPER.get(feature, 99.9)
 
 
 def _select(cfg: PipelineConfig, sources: list[FeatureSource]) -> list[FeatureSource]:

@@ -17,6 +17,11 @@ import numpy as np
 AIVAD_UPPER: dict[str, float | str] = {"velocity": 99.9, "pose": 99.9, "deep_features": "max"}
 
 
+def default_upper(feature: str) -> float | str:
+    """AI-VAD's upper calibration statistic for its feature types, the 99.9th percentile otherwise."""
+    return AIVAD_UPPER.get(feature, 99.9)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Affine map (s − low) / (high − low) fitted on training scores."""

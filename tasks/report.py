@@ -25,7 +25,7 @@ from mulde_vad.tasks.evaluate import Evaluation
 MAX_INLINE_PLOTS = 12
 
 
-def _artifact_key(name: str) -> str:
+def artifact_key(name: str) -> str:
     """Prefect artifact keys allow lowercase letters, digits and dashes only."""
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
 
@@ -86,7 +86,7 @@ def report(
 ) -> Path:
     """Publish the report artifacts and write ``output/report.md`` and ``output/aucs.json``; return the report path."""
     markdown = render_markdown(name, config, counts, timings, evaluation)
-    key = _artifact_key(name)
+    key = artifact_key(name)
     create_markdown_artifact(markdown, key=f"{key}-report", description=f"mulde-vad report for {name}")
     create_table_artifact(auc_rows(evaluation), key=f"{key}-auc", description="micro / macro AUC per feature type")
     if evaluation.plots:

@@ -1,0 +1,173 @@
+"""Fit a bundle on normal footage: extract, fit one MULDE + calibration per feature type, pick the threshold.
+
+No labels are used. The threshold is a high percentile (default 99) of *held-out* frame scores: the
+training videos are split into ``folds`` groups (one video per group when there are at most ``folds``
+videos, i.e. leave-one-video-out); for each group, models fitted on the other groups score its frames
+with the same calibration, fusion and offline smoothing that ``predict`` uses. Held-out scores are what
+new normal footage looks like to the final model, whereas in-sample scores would be optimistically low.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mulde_vad import __version__
+from mulde_vad.features.config import ExtractionConfig
+from mulde_vad.features.extract import build_pipeline, extract_video
+from mulde_vad.inference.bundle import Bundle, FeatureModel, Threshold, weight_hashes
+from mulde_vad.inference.scorer import Scorer, score_frame_rows, score_objects
+from mulde_vad.models.calibration import Calibration, default_upper
+from mulde_vad.models.mulde import MULDE
+from mulde_vad.models.smoothing import smooth_scores
+from mulde_vad.storage.provenance import fingerprint, library_versions
+from mulde_vad.storage.schema import FrameChunk, ObjectChunk, ObjectTable
+
+#: MULDE settings for `fit` when none are given: the estimator's own defaults (its CPU recipe). Each of the
+#: ``folds`` threshold fits and the final fit costs one such training per feature type.
+FIT_MULDE_DEFAULTS: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    mulde_params: Mapping[str, Any] = field(default_factory=lambda: dict(FIT_MULDE_DEFAULTS))
+    threshold_percentile: float = 99.0
+    folds: int = 3
+    smoothing_sigma: float = 3.0
+    empty_fill: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold_percentile <= 100:
+            raise ValueError(f"threshold percentile must be in (0, 100], got {self.threshold_percentile}")
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2, got {self.folds}")
+
+
+class MemorySink:
+    """A FeatureSink that keeps one video's features in memory (fitting reads them several times)."""
+
+    def __init__(self) -> None:
+        self.objects: list[ObjectChunk] = []
+        self.frames: list[FrameChunk] = []
+        self.n_frames = 0
+
+    def append_objects(self, chunk: ObjectChunk) -> None:
+        self.objects.append(chunk)
+
+    def append_frames(self, chunk: FrameChunk) -> None:
+        self.frames.append(chunk)
+
+    def finish(self, n_frames: int) -> None:
+        self.n_frames = n_frames
+
+    def rows(self, name: str) -> np.ndarray:
+        """All finite feature rows of type ``name`` (NaN pose rows of unmatched boxes are no observation)."""
+        chunks = self.objects or self.frames
+        values = np.concatenate([c.features[name] for c in chunks]).astype(np.float64)
+        return values[np.isfinite(values).all(axis=1)]
+
+    def score(self, scorer: Scorer) -> np.ndarray:
+        """Unsmoothed fused frame scores of the whole video."""
+        if self.frames:
+            names = self.frames[0].features
+            chunk = FrameChunk(0, {n: np.concatenate([c.features[n] for c in self.frames]) for n in names})
+            return score_frame_rows(scorer, chunk).fused
+        names = self.objects[0].features
+        chunk = ObjectChunk(
+            ObjectTable.concatenate([c.objects for c in self.objects]),
+            {n: np.concatenate([c.features[n] for c in self.objects]) for n in names},
+        )
+        return score_objects(scorer, chunk, 0, self.n_frames).fused
+
+
+def _fit_types(
+    videos: Sequence[MemorySink], names: Sequence[str], params: Mapping[str, Any]
+) -> dict[str, FeatureModel]:
+    fitted = {}
+    for name in names:
+        X = np.concatenate([v.rows(name) for v in videos])
+        model = MULDE(**params).fit(X)
+        upper = default_upper(name)
+        fitted[name] = FeatureModel(model, Calibration.fit(model.anomaly_score(X), upper, name=name), upper, len(X))
+    return fitted
+
+
+def _scorer(fitted: Mapping[str, FeatureModel], empty_fill: float) -> Scorer:
+    return Scorer({n: f.model for n, f in fitted.items()}, {n: f.calibration for n, f in fitted.items()}, empty_fill)
+
+
+def held_out_threshold(
+    videos: Sequence[MemorySink], names: Sequence[str], options: FitOptions, log: Callable[[str], None]
+) -> Threshold:
+    """The ``threshold_percentile`` of smoothed fused frame scores of videos their models did not see."""
+    folds = min(options.folds, len(videos))
+    scores = []
+    if folds < 2:
+        method = "in_sample"  # a single training video: nothing to hold out
+        scorer = _scorer(_fit_types(videos, names, options.mulde_params), options.empty_fill)
+        scores = [smooth_scores(videos[0].score(scorer), options.smoothing_sigma)]
+    else:
+        method = "held_out_videos"
+        for fold in range(folds):
+            log(f"threshold fold {fold + 1}/{folds}")
+            held = [v for i, v in enumerate(videos) if i % folds == fold]
+            rest = [v for i, v in enumerate(videos) if i % folds != fold]
+            scorer = _scorer(_fit_types(rest, names, options.mulde_params), options.empty_fill)
+            scores += [smooth_scores(v.score(scorer), options.smoothing_sigma) for v in held]
+    pooled = np.concatenate(scores)
+    summary = {f"p{q:g}": float(np.percentile(pooled, q)) for q in (50, 90, 99)} | {"max": float(pooled.max())}
+    value = float(np.percentile(pooled, options.threshold_percentile))
+    return Threshold(value, method, options.threshold_percentile, max(folds, 1), len(pooled), summary)
+
+
+def fit_bundle(
+    sources: Sequence[str | Path],
+    preset: str,
+    config: ExtractionConfig,
+    options: FitOptions | None = None,
+    *,
+    log: Callable[[str], None] = print,
+) -> Bundle:
+    """Extract every normal video in ``sources``, fit the per-type models and the threshold; return the bundle."""
+    options = options or FitOptions()
+    if not sources:
+        raise ValueError("fit needs at least one normal training video")
+    if config.stride != 1:
+        raise ValueError(f"preset {preset!r} has stride={config.stride}; predict scores every frame, use stride 1")
+    pipeline = build_pipeline(config)
+    videos, started = [], time.perf_counter()
+    for i, source in enumerate(sources, start=1):
+        sink = MemorySink()
+        summary = extract_video(source, config, sink, pipeline=pipeline)
+        log(f"extracted {i}/{len(sources)} {Path(source).name}: {summary.n_frames} frames, {summary.n_objects} objects")
+        videos.append(sink)
+    names = list((videos[0].objects or videos[0].frames)[0].features)
+    threshold = held_out_threshold(videos, names, options, log)
+    log(f"threshold {threshold.value:.4g} ({threshold.percentile:g}th percentile, {threshold.method})")
+    features = _fit_types(videos, names, options.mulde_params)
+    provenance = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mulde_vad": __version__,
+        "versions": library_versions(),
+        "weights": weight_hashes(config),
+        "training": [
+            {"video": str(s), "n_frames": v.n_frames, **fingerprint(s)} for s, v in zip(sources, videos, strict=True)
+        ],
+        "fit_seconds": round(time.perf_counter() - started, 1),
+    }
+    return Bundle(
+        preset=preset,
+        extraction=config.to_dict(),
+        features=features,
+        threshold=threshold,
+        smoothing_sigma=options.smoothing_sigma,
+        empty_fill=options.empty_fill,
+        mulde_params=dict(options.mulde_params),
+        provenance=provenance,
+    )
