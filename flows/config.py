@@ -130,6 +130,9 @@ class RunnerSettings(_Strict):
     dashboard: str = Field(
         "127.0.0.1:8787", description="host:port of a LocalCluster's dashboard; loopback only unless changed"
     )
+    timeout_s: float | None = Field(
+        None, gt=0, description="seconds a per-video extraction or scoring task may run before it fails; null: no limit"
+    )
 
     @model_validator(mode="after")
     def _address_needs_dask(self) -> RunnerSettings:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -139,27 +140,41 @@ def _failure(what: str, failed: Mapping[str, str], total: int) -> str:
     return f"{len(failed)} of {total} {what} task(s) failed: {listed}"
 
 
-@flow(name="extract-videos", log_prints=True)
-def extract_videos(
-    records: list[VideoRecord], preset: str, overrides: dict[str, Any], store: Path
-) -> tuple[list[ExtractResult], dict[str, str]]:
-    """Map extraction over videos on the configured task runner, with a progress artifact; return the
-    results and, per failed video, why."""
-    config = extraction_config(preset, overrides)
-    progress = create_progress_artifact(0.0, description=f"extracting {len(records)} videos")
+def _advance(artifact: UUID, total: int) -> Callable[[int], None]:
+    """The ``on_done`` callback moving a progress artifact to ``done`` of ``total`` videos."""
 
     def on_done(done: int) -> None:
-        update_progress_artifact(progress, 100.0 * done / len(records))
+        update_progress_artifact(artifact, 100.0 * done / total)
 
-    futures = {record.video_id: extract_task.submit(record, config, store) for record in records}
-    return _collect(futures, "extraction", on_done)
+    return on_done
+
+
+@flow(name="extract-videos", log_prints=True)
+def extract_videos(
+    records: list[VideoRecord],
+    preset: str,
+    overrides: dict[str, Any],
+    store: Path,
+    progress: UUID | None = None,
+    timeout_s: float | None = None,
+) -> tuple[list[ExtractResult], dict[str, str]]:
+    """Map extraction over videos on the configured task runner, advancing the ``progress`` artifact (the
+    pipeline run's); return the results and, per failed video, why."""
+    config = extraction_config(preset, overrides)
+    task = extract_task.with_options(timeout_seconds=timeout_s)
+    futures = {record.video_id: task.submit(record, config, store) for record in records}
+    return _collect(futures, "extraction", None if progress is None else _advance(progress, len(records)))
 
 
 def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> tuple[list[FeatureSource], DatasetIndex]:
     """Extract every video; failed test videos are set aside in the returned index, a failed training video stops."""
-    records = [*index.train, *index.test]
+    # Without labels (extraction needs none) the records are plain JSON: the UI shows the subflow's videos.
+    records = [replace(r, labels=None) for r in (*index.train, *index.test)]
+    progress = create_progress_artifact(0.0, description=f"extracting {len(records)} videos")
     runner = extract_videos.with_options(task_runner=task_runner(cfg.runner))
-    results, failed = runner(records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store)
+    results, failed = runner(
+        records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store, progress, cfg.runner.timeout_s
+    )
     if failed:
         summary.failures.append(_failure("extraction", failed, len(records)))
         if any(r.video_id in failed for r in index.train) or len(failed) == len(index.test):
@@ -191,8 +206,8 @@ def _select(cfg: PipelineConfig, sources: list[FeatureSource]) -> list[FeatureSo
 def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource], summary: RunSummary) -> None:
     params = cfg.mulde.estimator_params()
     train_ids = [r.video_id for r in index.train]
-    for source in sources:  # one at a time: each fit already uses every core
-        summary.models.append(train_task(source, train_ids, params, cfg.store))
+    for source in sources:  # one at a time: each fit already uses every core; a skip returns a named state
+        summary.models.append(train_task(source, train_ids, params, cfg.store, return_state=True).result())
     summary.counts.update(
         models_trained=sum(m.computed for m in summary.models),
         training_rows={m.source.name: m.n_train for m in summary.models},
@@ -200,8 +215,10 @@ def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource
 
 
 def _score(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> dict[str, Path]:
-    futures = {r.video_id: score_task.submit(r.video_id, summary.models, cfg.store) for r in index.test}
-    results, failed = _collect(futures, "scoring")
+    task = score_task.with_options(timeout_seconds=cfg.runner.timeout_s)
+    futures = {r.video_id: task.submit(r.video_id, summary.models, cfg.store) for r in index.test}
+    progress = create_progress_artifact(0.0, description=f"scoring {len(futures)} videos")
+    results, failed = _collect(futures, "scoring", _advance(progress, len(futures)))
     if failed:
         summary.failures.append(_failure("scoring", failed, len(futures)))
         if not results:
