@@ -1,0 +1,133 @@
+"""``mulde-vad ui`` started outside the checkout: module entrypoints, flow runs in the starting directory,
+schedules added in the UI kept across restarts, and SIGTERM leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.schedules import IntervalSchedule
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+from mulde_vad.flows.ui import REPO, WORK_POOL, free_port
+
+DEPLOYMENTS = {d["name"] for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
+
+
+def _descendants(root: int) -> set[int]:
+    """Every live process below ``root`` (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+class _UI:
+    """``mulde-vad ui`` as a user starts it, from ``workdir``."""
+
+    def __init__(self, workdir: Path, home: Path, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/api"
+        self.started = datetime.now(UTC)  # a worker of an earlier start stays listed: not that one
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        self.log = open(workdir / "ui.log", "ab")  # noqa: SIM115 - closed in sigterm()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mulde_vad.flows.cli", "ui", "--port", str(port), "--home", str(home)],
+            cwd=workdir,
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
+        )
+
+    def client(self):
+        with temporary_settings({PREFECT_API_URL: self.url}):
+            return get_client(sync_client=True)
+
+    def wait_ready(self, timeout_s: float = 240) -> None:
+        """Until every deployment is registered and this start's worker has polled the pool."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "mulde-vad ui exited early"
+            try:
+                with self.client() as client:
+                    names = {d.name for d in client.read_deployments()}
+                    workers = client.read_workers_for_work_pool(WORK_POOL) if names >= DEPLOYMENTS else []
+                if any(w.last_heartbeat_time and w.last_heartbeat_time > self.started for w in workers):
+                    return
+            except Exception:  # the server is still starting
+                pass
+            time.sleep(2)
+        raise TimeoutError("mulde-vad ui did not register its deployments and worker in time")
+
+    def sigterm(self) -> set[int]:
+        """SIGTERM the ui; return the processes it had started that are still alive 30 s later."""
+        started = _descendants(self.process.pid)
+        assert len(started) >= 2  # the server and the worker at least
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            assert self.process.wait(timeout=60) == 0
+        finally:
+            self.log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(map(_alive, started)):
+            time.sleep(0.5)
+        return {pid for pid in started if _alive(pid)}
+
+
+@pytest.mark.timeout(900)
+def test_ui_from_another_directory_keeps_ui_schedules_and_stops_everything_on_sigterm(tmp_path):
+    workdir, home = tmp_path / "elsewhere", tmp_path / "prefect-home"
+    workdir.mkdir()
+    port = free_port()
+    ui = _UI(workdir, home, port)
+    try:
+        ui.wait_ready()
+        with ui.client() as client:
+            demo = client.read_deployment_by_name("pipeline/demo")
+            assert demo.entrypoint == "mulde_vad.flows.pipeline:pipeline_flow"
+            assert not demo.pull_steps
+            pool = client.read_work_pool(WORK_POOL)
+            assert pool.base_job_template["variables"]["properties"]["working_dir"]["default"] == str(workdir)
+            dataset = client.read_deployment_by_name("pipeline/dataset")
+            client.create_deployment_schedules(dataset.id, [(IntervalSchedule(interval=timedelta(hours=6)), True)])
+    finally:
+        left = ui.sigterm()
+    assert not left, f"processes left behind after SIGTERM: {sorted(left)}"
+
+    again = _UI(workdir, home, port)
+    try:
+        again.wait_ready()
+        with again.client() as client:
+            schedules = client.read_deployment_by_name("pipeline/dataset").schedules
+            demo_schedules = client.read_deployment_by_name("pipeline/demo").schedules
+    finally:
+        left = again.sigterm()
+    assert [s.schedule.interval for s in schedules] == [timedelta(hours=6)]  # the UI's schedule survived
+    assert [s.schedule.cron for s in demo_schedules] == ["0 2 * * *"]
+    assert not left
