@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, tags
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -41,6 +41,8 @@ from mulde_vad.tasks.score import score_task
 from mulde_vad.tasks.train import TrainedModel, train_task
 
 Stage = Literal["extract", "train", "score", "evaluate"]
+#: The stage flows' own runner, which scores the test videos: bounded, as each scoring thread uses torch.
+SCORING_RUNNER = ThreadPoolTaskRunner(max_workers=2)
 
 
 class VideosFailed(RuntimeError):
@@ -82,6 +84,20 @@ def task_runner(settings: RunnerSettings) -> Any:
             "dashboard_address": settings.dashboard,
         }
     )
+
+
+def run_name() -> str:
+    """``<config name>-<stage>-<UTC time>``: a flow run's name in the UI says which dataset and stage it ran."""
+    from prefect.runtime import flow_run
+
+    config = flow_run.parameters.get("config", "demo")
+    if isinstance(config, PipelineConfig):
+        name = config.name
+    elif isinstance(config, Mapping):
+        name = str(config.get("name", "config"))
+    else:
+        name = Path(str(config)).stem
+    return f"{name}-{flow_run.flow_name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
 def resolve(config: PipelineConfig | str) -> PipelineConfig:
@@ -235,7 +251,8 @@ def run_stages(
     ``features`` (e.g. an import of AI-VAD's released features) replaces extraction. Raises VideosFailed
     at the end, naming them, when some test videos failed while the others went through.
     """
-    summary = _run_stages(cfg, until, features)
+    with tags(cfg.dataset.name, until):  # every task run (and the extraction subflow) names dataset and stage
+        summary = _run_stages(cfg, until, features)
     if summary.failures:
         raise VideosFailed("; ".join(summary.failures), summary)
     return summary
@@ -296,37 +313,37 @@ def _run_stages(
     return summary
 
 
-@flow(name="extract", log_prints=True)
+@flow(name="extract", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
 def extract_flow(config: PipelineConfig | str = "demo") -> RunSummary:
     """Extract every train and test video into the store (finished shards are skipped)."""
     return run_stages(resolve(config), "extract")
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
 def train_flow(config: PipelineConfig | str = "demo") -> RunSummary:
     """Extract what is missing, then fit one MULDE + GMM per feature type (saved models are reused)."""
     return run_stages(resolve(config), "train")
 
 
-@flow(name="score", log_prints=True)
+@flow(name="score", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
 def score_flow(config: PipelineConfig | str = "demo") -> RunSummary:
     """Everything up to the per-video raw frame scores of the test split (stored as frame shards)."""
     return run_stages(resolve(config), "score")
 
 
-@flow(name="evaluate", log_prints=True)
+@flow(name="evaluate", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
 def evaluate_flow(config: PipelineConfig | str = "demo") -> RunSummary:
     """Recompute metrics, plots and the report from the stored scores (and anything missing before them)."""
     return run_stages(resolve(config), "evaluate")
 
 
-@flow(name="pipeline", log_prints=True)
+@flow(name="pipeline", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
 def pipeline_flow(config: PipelineConfig | str = "demo") -> RunSummary:
     """The whole DAG from one config: discover, extract, train, score, evaluate, report."""
     return run_stages(resolve(config), "evaluate")
 
 
-@flow(name="import-aivad", log_prints=True)
+@flow(name="import-aivad", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
 def import_aivad_flow(
     config: PipelineConfig | str, features_dir: Path, clip_lengths_dir: Path, allow_pickle: bool = False
 ) -> RunSummary:

@@ -9,7 +9,9 @@ reported and retrained, never used.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -47,7 +49,18 @@ class TrainedModel:
         return self.model_path.parent.name
 
     def load(self) -> FittedFeature:
-        return FittedFeature(self.source, MULDE.load(self.model_path), self.calibration, self.n_train)
+        """The fitted model, loaded once per process (and model file version) for all the videos it scores."""
+        with _LOADING:  # concurrent scoring threads wait for the first load instead of repeating it
+            model = _load_model(self.model_path, self.model_path.stat().st_mtime_ns)
+        return FittedFeature(self.source, model, self.calibration, self.n_train)
+
+
+_LOADING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _load_model(path: Path, mtime_ns: int) -> MULDE:
+    return MULDE.load(path)
 
 
 class RetrainWarning(UserWarning):

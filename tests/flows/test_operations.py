@@ -4,6 +4,7 @@ policy that does not retry what cannot succeed, task timeouts, readable paramete
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 import pytest
 from conftest import tiny_overrides
@@ -100,3 +101,23 @@ def test_the_pipeline_run_holds_the_progress_artifacts_and_the_subflow_shows_its
     (subflow,) = [r for r in flow_runs if r.id != pipeline_run]  # extract-videos
     shown = [record["video_id"] for record in subflow.parameters["records"]]
     assert shown == ["train_00", "train_01", "train_02", "test_00", "test_01", "test_02"]
+
+
+def test_runs_are_named_and_tagged_by_dataset_and_stage_and_each_model_loads_once(tmp_path, fake_features, monkeypatch):
+    from mulde_vad.models import MULDE
+    from mulde_vad.tasks import train
+
+    loads = []
+    original = MULDE.load
+    monkeypatch.setattr(MULDE, "load", classmethod(lambda cls, path: loads.append(path) or original(path)))
+    train._load_model.cache_clear()
+    tag = f"named-{uuid.uuid4().hex[:8]}"
+    with tags(tag):
+        pipeline_flow(load_config("demo", tiny_overrides(tmp_path, "named")))
+    _, _, flow_runs = _tagged(tag)
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(tags=TaskRunFilterTags(all_=[tag])))
+    assert any(r.name.startswith("named-pipeline-") for r in flow_runs)
+    assert {"demo", "evaluate"} <= set(next(r for r in task_runs if r.name == "score-test_00").tags)
+    # Per model: one load for its loss log, one for scoring all 3 test videos (the per-process cache).
+    assert sorted(Counter(loads).values()) == [2, 2]

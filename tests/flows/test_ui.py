@@ -112,6 +112,9 @@ def test_ui_from_another_directory_keeps_ui_schedules_and_stops_everything_on_si
             demo = client.read_deployment_by_name("pipeline/demo")
             assert demo.entrypoint == "mulde_vad.flows.pipeline:pipeline_flow"
             assert not demo.pull_steps
+            assert demo.tags == ["demo", "pipeline"]
+            assert demo.global_concurrency_limit.limit == 1  # overlapping runs queue instead of racing
+            assert demo.concurrency_options.collision_strategy == "ENQUEUE"
             pool = client.read_work_pool(WORK_POOL)
             assert pool.base_job_template["variables"]["properties"]["working_dir"]["default"] == str(workdir)
             dataset = client.read_deployment_by_name("pipeline/dataset")
