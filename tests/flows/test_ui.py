@@ -1,5 +1,6 @@
 """``mulde-vad ui`` started outside the checkout: module entrypoints, flow runs in the starting directory,
-schedules added in the UI kept across restarts, and SIGTERM leaves no process behind."""
+schedules added in the UI kept across restarts, SIGTERM leaves no process behind, and a deployed run with a
+bad video, retried through the API, recomputes only that video."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.states import AwaitingRetry
 
+from mulde_vad.datasets.demo import DemoSpec, generate_demo
 from mulde_vad.flows.ui import REPO, WORK_POOL, free_port
 
 DEPLOYMENTS = {d["name"] for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
@@ -134,3 +138,55 @@ def test_ui_from_another_directory_keeps_ui_schedules_and_stops_everything_on_si
     assert [s.schedule.interval for s in schedules] == [timedelta(hours=6)]  # the UI's schedule survived
     assert [s.schedule.cron for s in demo_schedules] == ["0 2 * * *"]
     assert not left
+
+
+def _wait_final(client, run_id, timeout_s: float = 400):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run = client.read_flow_run(run_id)
+        if run.state and run.state.is_final():
+            return run
+        time.sleep(2)
+    raise TimeoutError(f"flow run {run_id} did not finish in {timeout_s:.0f} s")
+
+
+@pytest.mark.timeout(900)
+def test_a_deployed_run_with_a_bad_video_is_retried_through_the_api_and_recomputes_only_that_video(tmp_path):
+    workdir, home = tmp_path / "elsewhere", tmp_path / "prefect-home"
+    workdir.mkdir()
+    generate_demo(workdir / "data", DemoSpec(seed=0, n_train=2, n_test=3, n_frames=40, width=160, height=120))
+    config = {  # relative paths: taken from the directory `mulde-vad ui` was started in
+        "name": "e2e",
+        "dataset": {"name": "folder", "root": "data"},
+        "store": "store",
+        "output": "runs",
+        "extraction": {"preset": "weightfree"},
+        "mulde": {"hidden_units": [32, 32], "epochs": 3, "batch_size": 256, "device": "cpu"},
+        "evaluation": {"plots": False, "smoothing_sigma": 1.0},
+    }
+    (workdir / "e2e.yaml").write_text(yaml.safe_dump(config))
+    frame = workdir / "data" / "test" / "test_01" / "20.png"
+    good = frame.read_bytes()
+    frame.write_bytes(b"not a png")  # a corrupt frame: this video fails, the others go through
+    ui = _UI(workdir, home, free_port())
+    try:
+        ui.wait_ready()
+        with ui.client() as client:
+            deployment = client.read_deployment_by_name("pipeline/dataset")
+            run = client.create_flow_run_from_deployment(deployment.id, parameters={"config": "e2e.yaml"})
+            assert _wait_final(client, run.id).state.is_failed()
+            frame.write_bytes(good)  # the input is fixed; then *Retry*, as the UI does it
+            client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
+            assert _wait_final(client, run.id).state.is_completed()
+            flow_runs = [run.id, *(r.id for r in client.read_flow_runs() if r.parent_task_run_id)]
+            logs = [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=flow_runs)))]
+            states = [(r.name, r.state.name) for r in client.read_task_runs()]
+    finally:
+        left = ui.sigterm()
+    assert not left
+    assert sum(m.startswith("extract test_01: computed in ") for m in logs) == 1  # only after the retry
+    for video in ("train_00", "train_01", "test_00", "test_02"):
+        assert sum(m.startswith(f"extract {video}: computed in ") for m in logs) == 1  # the first attempt
+        assert sum(m.startswith(f"extract {video}: skipped, valid result") for m in logs) == 1  # the retry
+        assert (f"extract-{video}", "Skipped") in states
+    assert (workdir / "runs" / "e2e" / "report.md").is_file()
