@@ -42,7 +42,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_summary(summary: Any) -> None:
     counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
+    cpu = summary.cpu_timings
+    timings = ", ".join(
+        f"{k} {v:.1f}s" + (f" (CPU {cpu[k]:.1f}s)" if k in cpu else "") for k, v in summary.timings.items()
+    )
     print(f"\n{summary.name}: {counts}\ntimings: {timings} (total {sum(summary.timings.values()):.1f}s)")
     if summary.evaluation is None:
         return

@@ -29,7 +29,7 @@ from mulde_vad.features.extractors import available_extractors
 from mulde_vad.flows.config import ConfigError, PipelineConfig, RunnerSettings, load_config
 from mulde_vad.models.calibration import AIVAD_UPPER
 from mulde_vad.models.score_store import FeatureSource
-from mulde_vad.storage import FeatureStore, read_shard
+from mulde_vad.storage import FeatureStore, config_hash, read_shard
 from mulde_vad.storage.aivad import AIVAD_FEATURES
 from mulde_vad.tasks.discover import DatasetIndex, discover_task
 from mulde_vad.tasks.evaluate import Evaluation, evaluate_task
@@ -62,7 +62,10 @@ class RunSummary:
 
     name: str
     counts: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+    #: CPU seconds of the flow process per stage (its task threads included, Dask workers not): on a shared
+    #: machine, wall time says how busy the machine was, CPU time how much work the stage was.
+    cpu_timings: dict[str, float] = field(default_factory=dict)
     models: list[TrainedModel] = field(default_factory=list)
     evaluation: Evaluation | None = None
     report: Path | None = None
@@ -267,14 +270,14 @@ def _run_stages(
     if removed:
         logger.info("removed %d temporary file(s) of writers that died", len(removed))
     summary = RunSummary(cfg.name)
-    clock = time.perf_counter()
+    clock, cpu_clock = time.perf_counter(), time.process_time()
 
     def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        summary.timings[stage] = now - clock
-        clock = now
-        logger.info("%s done in %.1f s", stage, summary.timings[stage])
+        nonlocal clock, cpu_clock
+        now, cpu_now = time.perf_counter(), time.process_time()
+        summary.timings[stage], summary.cpu_timings[stage] = now - clock, cpu_now - cpu_clock
+        clock, cpu_clock = now, cpu_now
+        logger.info("%s done in %.1f s (CPU %.1f s)", stage, summary.timings[stage], summary.cpu_timings[stage])
 
     index = discover_task(
         cfg.dataset.name, cfg.dataset.root, cfg.dataset.demo.model_dump() if cfg.dataset.demo else None
@@ -307,8 +310,16 @@ def _run_stages(
         scores, index.labels, summary.models, output, cfg.evaluation.smoothing_sigma, cfg.evaluation.plots
     )
     lap("evaluate")
+    keys = {m.source.name: {"features": config_hash(m.source.config), "model": m.key} for m in summary.models}
     summary.report = report_task(
-        cfg.name, cfg.model_dump(mode="json"), summary.counts, summary.timings, summary.evaluation, output
+        cfg.name,
+        cfg.model_dump(mode="json"),
+        summary.counts,
+        summary.timings,
+        summary.evaluation,
+        output,
+        cpu_timings=summary.cpu_timings,
+        keys=keys,
     )
     return summary
 

@@ -103,7 +103,7 @@ def test_the_pipeline_run_holds_the_progress_artifacts_and_the_subflow_shows_its
     assert shown == ["train_00", "train_01", "train_02", "test_00", "test_01", "test_02"]
 
 
-def test_runs_are_named_and_tagged_by_dataset_and_stage_and_each_model_loads_once(tmp_path, fake_features, monkeypatch):
+def test_runs_are_named_tagged_and_recorded_and_each_model_loads_once(tmp_path, fake_features, monkeypatch):
     from mulde_vad.models import MULDE
     from mulde_vad.tasks import train
 
@@ -113,7 +113,7 @@ def test_runs_are_named_and_tagged_by_dataset_and_stage_and_each_model_loads_onc
     train._load_model.cache_clear()
     tag = f"named-{uuid.uuid4().hex[:8]}"
     with tags(tag):
-        pipeline_flow(load_config("demo", tiny_overrides(tmp_path, "named")))
+        summary = pipeline_flow(load_config("demo", tiny_overrides(tmp_path, "named")))
     _, _, flow_runs = _tagged(tag)
     with get_client(sync_client=True) as client:
         task_runs = client.read_task_runs(task_run_filter=TaskRunFilter(tags=TaskRunFilterTags(all_=[tag])))
@@ -121,3 +121,12 @@ def test_runs_are_named_and_tagged_by_dataset_and_stage_and_each_model_loads_onc
     assert {"demo", "evaluate"} <= set(next(r for r in task_runs if r.name == "score-test_00").tags)
     # Per model: one load for its loss log, one for scoring all 3 test videos (the per-process cache).
     assert sorted(Counter(loads).values()) == [2, 2]
+
+    assert set(summary.cpu_timings) == set(summary.timings) == {"discover", "extract", "train", "score", "evaluate"}
+    report = summary.report.read_text()
+    assert "| stage | wall | CPU |" in report
+    for stage in summary.timings:
+        assert f"| {stage} | {summary.timings[stage]:.1f} | {summary.cpu_timings[stage]:.1f} |" in report
+    for model in summary.models:  # the keys name the model directory (model + calibration) it used
+        assert f"| {model.source.name} | `" in report and f"` | `{model.key}` |" in report
+        assert (tmp_path / "store" / "models" / model.key / f"{model.source.name}.calibration.json").is_file()
