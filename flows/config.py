@@ -147,7 +147,9 @@ class PipelineConfig(_Strict):
     name: str = Field(pattern=PLAIN_NAME, description="run name: a plain folder name under output/")
     dataset: DatasetSettings
     store: Path = Field(Path("store"), description="feature store root (shared by all workers)")
-    output: Path = Field(Path("runs"), description="per-frame scores, plots and reports go to output/<name>/")
+    output: Path = Field(
+        Path("runs"), description="one folder per run: output/<name>/<UTC time>/, output/<name>/latest the last one"
+    )
     extraction: ExtractionSettings = ExtractionSettings()
     mulde: MuldeSettings = MuldeSettings()
     evaluation: EvaluationSettings = EvaluationSettings()

@@ -31,6 +31,7 @@ from mulde_vad.models.calibration import AIVAD_UPPER
 from mulde_vad.models.score_store import FeatureSource
 from mulde_vad.storage import FeatureStore, config_hash, read_shard
 from mulde_vad.storage.aivad import AIVAD_FEATURES
+from mulde_vad.tasks.common import new_run_dir, point_latest
 from mulde_vad.tasks.discover import DatasetIndex, discover_task
 from mulde_vad.tasks.evaluate import Evaluation, evaluate_task
 from mulde_vad.tasks.extract import STAGE as EXTRACT_STAGE
@@ -305,7 +306,7 @@ def _run_stages(
     lap("score")
     if until == "score":
         return summary
-    output = cfg.output / cfg.name
+    output = new_run_dir(cfg.output / cfg.name)  # a folder per run; ``latest`` points at the last complete one
     summary.evaluation = evaluate_task(
         scores, index.labels, summary.models, output, cfg.evaluation.smoothing_sigma, cfg.evaluation.plots
     )
@@ -321,6 +322,7 @@ def _run_stages(
         cpu_timings=summary.cpu_timings,
         keys=keys,
     )
+    point_latest(output)
     return summary
 
 

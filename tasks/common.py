@@ -3,6 +3,7 @@ per-video task reports what it did, and which errors are worth a retry."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -34,6 +35,30 @@ def stage_key(stage: str, config: Mapping[str, Any], upstream: Mapping[str, str]
 
 def key_hash(key: Mapping[str, Any]) -> str:
     return config_hash(key)
+
+
+def new_run_dir(parent: Path) -> Path:
+    """A fresh ``parent/<UTC time>/`` folder for one run (``-2``, ``-3``... when two start within a second)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for n in itertools.count(1):
+        path = parent / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def point_latest(run_dir: Path) -> Path:
+    """Make ``<parent>/latest`` a relative link to ``run_dir``, replaced atomically; return the link."""
+    link = run_dir.parent / "latest"
+    temp = temp_path_for(link)
+    temp.unlink(missing_ok=True)
+    os.symlink(run_dir.name, temp)
+    os.replace(temp, link)
+    return link
 
 
 def write_json_atomic(path: Path, payload: Any) -> Path:

@@ -130,3 +130,14 @@ def test_runs_are_named_tagged_and_recorded_and_each_model_loads_once(tmp_path, 
     for model in summary.models:  # the keys name the model directory (model + calibration) it used
         assert f"| {model.source.name} | `" in report and f"` | `{model.key}` |" in report
         assert (tmp_path / "store" / "models" / model.key / f"{model.source.name}.calibration.json").is_file()
+
+
+def test_each_run_gets_its_own_folder_and_latest_points_at_the_last(tmp_path, fake_features):
+    config = load_config("demo", tiny_overrides(tmp_path, "twice"))
+    first = pipeline_flow(config).report.parent
+    second = pipeline_flow(config).report.parent
+    assert first != second and first.parent == second.parent == tmp_path / "runs" / "twice"
+    assert (first / "report.md").is_file() and (second / "report.md").is_file()  # the first run is kept
+    latest = tmp_path / "runs" / "twice" / "latest"
+    assert latest.is_symlink() and latest.resolve() == second.resolve()
+    assert sorted(p.name for p in latest.parent.iterdir()) == sorted([first.name, second.name, "latest"])

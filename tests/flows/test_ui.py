@@ -189,4 +189,4 @@ def test_a_deployed_run_with_a_bad_video_is_retried_through_the_api_and_recomput
         assert sum(m.startswith(f"extract {video}: computed in ") for m in logs) == 1  # the first attempt
         assert sum(m.startswith(f"extract {video}: skipped, valid result") for m in logs) == 1  # the retry
         assert (f"extract-{video}", "Skipped") in states
-    assert (workdir / "runs" / "e2e" / "report.md").is_file()
+    assert (workdir / "runs" / "e2e" / "latest" / "report.md").is_file()
