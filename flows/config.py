@@ -160,6 +160,11 @@ def _format(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors())
 
 
+def shipped_configs() -> list[str]:
+    """The names of the configs in ``configs/``, usable wherever a config is asked for."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
 def resolve_config_path(name_or_path: str | Path) -> Path:
     """A file path, or a bare name of a file in ``configs/`` (``demo`` → ``configs/demo.yaml``)."""
     path = Path(name_or_path)
@@ -168,8 +173,9 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     candidate = CONFIG_DIR / f"{name_or_path}.yaml"
     if candidate.is_file():
         return candidate
-    names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-    raise ConfigError(f"{name_or_path}: no such config file (or a name in {CONFIG_DIR}: {', '.join(names)})")
+    raise ConfigError(
+        f"{name_or_path}: no such config file (or a name in {CONFIG_DIR}: {', '.join(shipped_configs())})"
+    )
 
 
 def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -22,11 +22,12 @@ from prefect import flow, get_run_logger, tags
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
 
 from mulde_vad.datasets import VideoRecord
 from mulde_vad.features.config import resolve_device
 from mulde_vad.features.extractors import available_extractors
-from mulde_vad.flows.config import ConfigError, PipelineConfig, RunnerSettings, load_config
+from mulde_vad.flows.config import ConfigError, PipelineConfig, RunnerSettings, load_config, shipped_configs
 from mulde_vad.models.calibration import AIVAD_UPPER
 from mulde_vad.models.score_store import FeatureSource
 from mulde_vad.storage import FeatureStore, config_hash, read_shard
@@ -104,8 +105,22 @@ def run_name() -> str:
     return f"{name}-{flow_run.flow_name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
 
 
-def resolve(config: PipelineConfig | str) -> PipelineConfig:
-    return config if isinstance(config, PipelineConfig) else load_config(config)
+#: The run form's fields, with the descriptions the Prefect UI shows.
+CONFIG_PARAM: Any = Field(
+    "demo", description=f"a config name ({', '.join(shipped_configs())}) or the path of a YAML file"
+)
+OVERRIDES_PARAM: Any = Field(
+    None, description='dotted fields set over the config, like --set: {"mulde.epochs": 5, "dataset.root": "/data"}'
+)
+
+
+def resolve(config: PipelineConfig | str, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
+    """The config to run: a loaded one as is, or a name or path loaded with ``overrides`` applied."""
+    if isinstance(config, PipelineConfig):
+        if overrides:
+            raise ConfigError("overrides apply to a config name or path, not to a loaded config")
+        return config
+    return load_config(config, overrides)
 
 
 def preflight(cfg: PipelineConfig, *, extraction: bool = True) -> None:
@@ -327,33 +342,43 @@ def _run_stages(
 
 
 @flow(name="extract", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
-def extract_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+def extract_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """Extract every train and test video into the store (finished shards are skipped)."""
-    return run_stages(resolve(config), "extract")
+    return run_stages(resolve(config, overrides), "extract")
 
 
 @flow(name="train", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
-def train_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+def train_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """Extract what is missing, then fit one MULDE + GMM per feature type (saved models are reused)."""
-    return run_stages(resolve(config), "train")
+    return run_stages(resolve(config, overrides), "train")
 
 
 @flow(name="score", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
-def score_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+def score_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """Everything up to the per-video raw frame scores of the test split (stored as frame shards)."""
-    return run_stages(resolve(config), "score")
+    return run_stages(resolve(config, overrides), "score")
 
 
 @flow(name="evaluate", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
-def evaluate_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+def evaluate_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """Recompute metrics, plots and the report from the stored scores (and anything missing before them)."""
-    return run_stages(resolve(config), "evaluate")
+    return run_stages(resolve(config, overrides), "evaluate")
 
 
 @flow(name="pipeline", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
-def pipeline_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+def pipeline_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """The whole DAG from one config: discover, extract, train, score, evaluate, report."""
-    return run_stages(resolve(config), "evaluate")
+    return run_stages(resolve(config, overrides), "evaluate")
 
 
 @flow(name="import-aivad", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)

@@ -141,3 +141,16 @@ def test_each_run_gets_its_own_folder_and_latest_points_at_the_last(tmp_path, fa
     latest = tmp_path / "runs" / "twice" / "latest"
     assert latest.is_symlink() and latest.resolve() == second.resolve()
     assert sorted(p.name for p in latest.parent.iterdir()) == sorted([first.name, second.name, "latest"])
+
+
+def test_the_run_form_takes_a_config_name_and_overrides_like_set(tmp_path, fake_features):
+    from mulde_vad.flows.config import ConfigError, shipped_configs
+
+    schema = pipeline_flow.parameters.model_dump()["properties"]
+    assert all(name in schema["config"]["description"] for name in shipped_configs())
+    assert "--set" in schema["overrides"]["description"]
+    summary = extract_flow("demo", tiny_overrides(tmp_path, "form"))  # what the form sends, as JSON
+    assert summary.name == "form" and summary.counts["extracted"] == 6
+    assert len(list((tmp_path / "store").glob("extract/*/*.h5"))) == 6
+    with pytest.raises(ConfigError, match="overrides apply to a config name or path"):
+        extract_flow(load_config("demo", tiny_overrides(tmp_path)), {"mulde.epochs": 2})
