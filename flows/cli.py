@@ -44,7 +44,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_summary(summary: Any) -> None:
     counts = ", ".join(f"{k}={v}" for k, v in summary.counts.items())
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in summary.timings.items())
+    cpu = summary.cpu_timings
+    timings = ", ".join(
+        f"{k} {v:.1f}s" + (f" (CPU {cpu[k]:.1f}s)" if k in cpu else "") for k, v in summary.timings.items()
+    )
     print(f"\n{summary.name}: {counts}\ntimings: {timings} (total {sum(summary.timings.values()):.1f}s)")
     if summary.evaluation is None:
         return
@@ -157,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ui = commands.add_parser("ui", help="local Prefect server (127.0.0.1, SQLite), deployments and a worker")
     ui.add_argument("--port", type=int, default=4200)
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, with a warning)"
+    )
+    ui.add_argument("--home", type=Path, help="PREFECT_HOME of the server (default: .prefect in the package directory)")
     ui.add_argument("--no-worker", action="store_true", help="only the server")
     commands.add_parser("weights", help="each preset's models, where their weights are looked for, present or not")
     footage.add_commands(commands)
@@ -169,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "ui":
         from mulde_vad.flows.ui import serve_ui
 
-        return serve_ui(port=args.port, worker=not args.no_worker)
+        return serve_ui(port=args.port, worker=not args.no_worker, host=args.host, home=args.home)
     if args.command == "weights":
         from mulde_vad.features.weights_table import weights_table
 

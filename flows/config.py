@@ -130,6 +130,9 @@ class RunnerSettings(_Strict):
     dashboard: str = Field(
         "127.0.0.1:8787", description="host:port of a LocalCluster's dashboard; loopback only unless changed"
     )
+    timeout_s: float | None = Field(
+        None, gt=0, description="seconds a per-video extraction or scoring task may run before it fails; null: no limit"
+    )
 
     @model_validator(mode="after")
     def _address_needs_dask(self) -> RunnerSettings:
@@ -144,7 +147,9 @@ class PipelineConfig(_Strict):
     name: str = Field(pattern=PLAIN_NAME, description="run name: a plain folder name under output/")
     dataset: DatasetSettings
     store: Path = Field(Path("store"), description="feature store root (shared by all workers)")
-    output: Path = Field(Path("runs"), description="per-frame scores, plots and reports go to output/<name>/")
+    output: Path = Field(
+        Path("runs"), description="one folder per run: output/<name>/<UTC time>/, output/<name>/latest the last one"
+    )
     extraction: ExtractionSettings = ExtractionSettings()
     mulde: MuldeSettings = MuldeSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
@@ -155,6 +160,11 @@ def _format(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in error.errors())
 
 
+def shipped_configs() -> list[str]:
+    """The names of the configs in ``configs/``, usable wherever a config is asked for."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
 def resolve_config_path(name_or_path: str | Path) -> Path:
     """A file path, or a bare name of a file in ``configs/`` (``demo`` → ``configs/demo.yaml``)."""
     path = Path(name_or_path)
@@ -163,8 +173,9 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     candidate = CONFIG_DIR / f"{name_or_path}.yaml"
     if candidate.is_file():
         return candidate
-    names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-    raise ConfigError(f"{name_or_path}: no such config file (or a name in {CONFIG_DIR}: {', '.join(names)})")
+    raise ConfigError(
+        f"{name_or_path}: no such config file (or a name in {CONFIG_DIR}: {', '.join(shipped_configs())})"
+    )
 
 
 def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:

@@ -16,20 +16,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+from uuid import UUID
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, tags
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
 
 from mulde_vad.datasets import VideoRecord
 from mulde_vad.features.config import resolve_device
 from mulde_vad.features.extractors import available_extractors
-from mulde_vad.flows.config import ConfigError, PipelineConfig, RunnerSettings, load_config
+from mulde_vad.flows.config import ConfigError, PipelineConfig, RunnerSettings, load_config, shipped_configs
 from mulde_vad.models.calibration import default_upper
 from mulde_vad.models.score_store import FeatureSource
-from mulde_vad.storage import FeatureStore, read_shard
+from mulde_vad.storage import FeatureStore, config_hash, read_shard
 from mulde_vad.storage.aivad import AIVAD_FEATURES
+from mulde_vad.tasks.common import new_run_dir, point_latest
 from mulde_vad.tasks.discover import DatasetIndex, discover_task
 from mulde_vad.tasks.evaluate import Evaluation, evaluate_task
 from mulde_vad.tasks.extract import STAGE as EXTRACT_STAGE
@@ -40,6 +43,8 @@ from mulde_vad.tasks.score import score_task
 from mulde_vad.tasks.train import TrainedModel, train_task
 
 Stage = Literal["extract", "train", "score", "evaluate"]
+#: The stage flows' own runner, which scores the test videos: bounded, as each scoring thread uses torch.
+SCORING_RUNNER = ThreadPoolTaskRunner(max_workers=2)
 
 
 class VideosFailed(RuntimeError):
@@ -59,7 +64,10 @@ class RunSummary:
 
     name: str
     counts: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+    #: CPU seconds of the flow process per stage (its task threads included, Dask workers not): on a shared
+    #: machine, wall time says how busy the machine was, CPU time how much work the stage was.
+    cpu_timings: dict[str, float] = field(default_factory=dict)
     models: list[TrainedModel] = field(default_factory=list)
     evaluation: Evaluation | None = None
     report: Path | None = None
@@ -83,8 +91,36 @@ def task_runner(settings: RunnerSettings) -> Any:
     )
 
 
-def resolve(config: PipelineConfig | str) -> PipelineConfig:
-    return config if isinstance(config, PipelineConfig) else load_config(config)
+def run_name() -> str:
+    """``<config name>-<stage>-<UTC time>``: a flow run's name in the UI says which dataset and stage it ran."""
+    from prefect.runtime import flow_run
+
+    config = flow_run.parameters.get("config", "demo")
+    if isinstance(config, PipelineConfig):
+        name = config.name
+    elif isinstance(config, Mapping):
+        name = str(config.get("name", "config"))
+    else:
+        name = Path(str(config)).stem
+    return f"{name}-{flow_run.flow_name}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+
+
+#: The run form's fields, with the descriptions the Prefect UI shows.
+CONFIG_PARAM: Any = Field(
+    "demo", description=f"a config name ({', '.join(shipped_configs())}) or the path of a YAML file"
+)
+OVERRIDES_PARAM: Any = Field(
+    None, description='dotted fields set over the config, like --set: {"mulde.epochs": 5, "dataset.root": "/data"}'
+)
+
+
+def resolve(config: PipelineConfig | str, overrides: Mapping[str, Any] | None = None) -> PipelineConfig:
+    """The config to run: a loaded one as is, or a name or path loaded with ``overrides`` applied."""
+    if isinstance(config, PipelineConfig):
+        if overrides:
+            raise ConfigError("overrides apply to a config name or path, not to a loaded config")
+        return config
+    return load_config(config, overrides)
 
 
 def preflight(cfg: PipelineConfig, *, extraction: bool = True) -> None:
@@ -139,27 +175,41 @@ def _failure(what: str, failed: Mapping[str, str], total: int) -> str:
     return f"{len(failed)} of {total} {what} task(s) failed: {listed}"
 
 
-@flow(name="extract-videos", log_prints=True)
-def extract_videos(
-    records: list[VideoRecord], preset: str, overrides: dict[str, Any], store: Path
-) -> tuple[list[ExtractResult], dict[str, str]]:
-    """Map extraction over videos on the configured task runner, with a progress artifact; return the
-    results and, per failed video, why."""
-    config = extraction_config(preset, overrides)
-    progress = create_progress_artifact(0.0, description=f"extracting {len(records)} videos")
+def _advance(artifact: UUID, total: int) -> Callable[[int], None]:
+    """The ``on_done`` callback moving a progress artifact to ``done`` of ``total`` videos."""
 
     def on_done(done: int) -> None:
-        update_progress_artifact(progress, 100.0 * done / len(records))
+        update_progress_artifact(artifact, 100.0 * done / total)
 
-    futures = {record.video_id: extract_task.submit(record, config, store) for record in records}
-    return _collect(futures, "extraction", on_done)
+    return on_done
+
+
+@flow(name="extract-videos", log_prints=True)
+def extract_videos(
+    records: list[VideoRecord],
+    preset: str,
+    overrides: dict[str, Any],
+    store: Path,
+    progress: UUID | None = None,
+    timeout_s: float | None = None,
+) -> tuple[list[ExtractResult], dict[str, str]]:
+    """Map extraction over videos on the configured task runner, advancing the ``progress`` artifact (the
+    pipeline run's); return the results and, per failed video, why."""
+    config = extraction_config(preset, overrides)
+    task = extract_task.with_options(timeout_seconds=timeout_s)
+    futures = {record.video_id: task.submit(record, config, store) for record in records}
+    return _collect(futures, "extraction", None if progress is None else _advance(progress, len(records)))
 
 
 def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> tuple[list[FeatureSource], DatasetIndex]:
     """Extract every video; failed test videos are set aside in the returned index, a failed training video stops."""
-    records = [*index.train, *index.test]
+    # Without labels (extraction needs none) the records are plain JSON: the UI shows the subflow's videos.
+    records = [replace(r, labels=None) for r in (*index.train, *index.test)]
+    progress = create_progress_artifact(0.0, description=f"extracting {len(records)} videos")
     runner = extract_videos.with_options(task_runner=task_runner(cfg.runner))
-    results, failed = runner(records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store)
+    results, failed = runner(
+        records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store, progress, cfg.runner.timeout_s
+    )
     if failed:
         summary.failures.append(_failure("extraction", failed, len(records)))
         if any(r.video_id in failed for r in index.train) or len(failed) == len(index.test):
@@ -186,8 +236,8 @@ def _select(cfg: PipelineConfig, sources: list[FeatureSource]) -> list[FeatureSo
 def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource], summary: RunSummary) -> None:
     params = cfg.mulde.estimator_params()
     train_ids = [r.video_id for r in index.train]
-    for source in sources:  # one at a time: each fit already uses every core
-        summary.models.append(train_task(source, train_ids, params, cfg.store))
+    for source in sources:  # one at a time: each fit already uses every core; a skip returns a named state
+        summary.models.append(train_task(source, train_ids, params, cfg.store, return_state=True).result())
     summary.counts.update(
         models_trained=sum(m.computed for m in summary.models),
         training_rows={m.source.name: m.n_train for m in summary.models},
@@ -195,8 +245,10 @@ def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource
 
 
 def _score(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> dict[str, Path]:
-    futures = {r.video_id: score_task.submit(r.video_id, summary.models, cfg.store) for r in index.test}
-    results, failed = _collect(futures, "scoring")
+    task = score_task.with_options(timeout_seconds=cfg.runner.timeout_s)
+    futures = {r.video_id: task.submit(r.video_id, summary.models, cfg.store) for r in index.test}
+    progress = create_progress_artifact(0.0, description=f"scoring {len(futures)} videos")
+    results, failed = _collect(futures, "scoring", _advance(progress, len(futures)))
     if failed:
         summary.failures.append(_failure("scoring", failed, len(futures)))
         if not results:
@@ -213,7 +265,8 @@ def run_stages(
     ``features`` (e.g. an import of AI-VAD's released features) replaces extraction. Raises VideosFailed
     at the end, naming them, when some test videos failed while the others went through.
     """
-    summary = _run_stages(cfg, until, features)
+    with tags(cfg.dataset.name, until):  # every task run (and the extraction subflow) names dataset and stage
+        summary = _run_stages(cfg, until, features)
     if summary.failures:
         raise VideosFailed("; ".join(summary.failures), summary)
     return summary
@@ -228,14 +281,14 @@ def _run_stages(
     if removed:
         logger.info("removed %d temporary file(s) of writers that died", len(removed))
     summary = RunSummary(cfg.name)
-    clock = time.perf_counter()
+    clock, cpu_clock = time.perf_counter(), time.process_time()
 
     def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        summary.timings[stage] = now - clock
-        clock = now
-        logger.info("%s done in %.1f s", stage, summary.timings[stage])
+        nonlocal clock, cpu_clock
+        now, cpu_now = time.perf_counter(), time.process_time()
+        summary.timings[stage], summary.cpu_timings[stage] = now - clock, cpu_now - cpu_clock
+        clock, cpu_clock = now, cpu_now
+        logger.info("%s done in %.1f s (CPU %.1f s)", stage, summary.timings[stage], summary.cpu_timings[stage])
 
     index = discover_task(
         cfg.dataset.name, cfg.dataset.root, cfg.dataset.demo.model_dump() if cfg.dataset.demo else None
@@ -263,48 +316,67 @@ def _run_stages(
     lap("score")
     if until == "score":
         return summary
-    output = cfg.output / cfg.name
+    output = new_run_dir(cfg.output / cfg.name)  # a folder per run; ``latest`` points at the last complete one
     summary.evaluation = evaluate_task(
         scores, index.labels, summary.models, output, cfg.evaluation.smoothing_sigma, cfg.evaluation.plots
     )
     lap("evaluate")
+    keys = {m.source.name: {"features": config_hash(m.source.config), "model": m.key} for m in summary.models}
     summary.report = report_task(
-        cfg.name, cfg.model_dump(mode="json"), summary.counts, summary.timings, summary.evaluation, output
+        cfg.name,
+        cfg.model_dump(mode="json"),
+        summary.counts,
+        summary.timings,
+        summary.evaluation,
+        output,
+        cpu_timings=summary.cpu_timings,
+        keys=keys,
     )
+    point_latest(output)
     return summary
 
 
-@flow(name="extract", log_prints=True)
-def extract_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+@flow(name="extract", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
+def extract_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """Extract every train and test video into the store (finished shards are skipped)."""
-    return run_stages(resolve(config), "extract")
+    return run_stages(resolve(config, overrides), "extract")
 
 
-@flow(name="train", log_prints=True)
-def train_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+@flow(name="train", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
+def train_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """Extract what is missing, then fit one MULDE + GMM per feature type (saved models are reused)."""
-    return run_stages(resolve(config), "train")
+    return run_stages(resolve(config, overrides), "train")
 
 
-@flow(name="score", log_prints=True)
-def score_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+@flow(name="score", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
+def score_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """Everything up to the per-video raw frame scores of the test split (stored as frame shards)."""
-    return run_stages(resolve(config), "score")
+    return run_stages(resolve(config, overrides), "score")
 
 
-@flow(name="evaluate", log_prints=True)
-def evaluate_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+@flow(name="evaluate", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
+def evaluate_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """Recompute metrics, plots and the report from the stored scores (and anything missing before them)."""
-    return run_stages(resolve(config), "evaluate")
+    return run_stages(resolve(config, overrides), "evaluate")
 
 
-@flow(name="pipeline", log_prints=True)
-def pipeline_flow(config: PipelineConfig | str = "demo") -> RunSummary:
+@flow(name="pipeline", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
+def pipeline_flow(
+    config: PipelineConfig | str = CONFIG_PARAM, overrides: dict[str, Any] | None = OVERRIDES_PARAM
+) -> RunSummary:
     """The whole DAG from one config: discover, extract, train, score, evaluate, report."""
-    return run_stages(resolve(config), "evaluate")
+    return run_stages(resolve(config, overrides), "evaluate")
 
 
-@flow(name="import-aivad", log_prints=True)
+@flow(name="import-aivad", flow_run_name=run_name, log_prints=True, task_runner=SCORING_RUNNER)
 def import_aivad_flow(
     config: PipelineConfig | str, features_dir: Path, clip_lengths_dir: Path, allow_pickle: bool = False
 ) -> RunSummary:

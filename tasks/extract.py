@@ -17,6 +17,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from mulde_vad.datasets import VideoRecord
 from mulde_vad.features.config import ExtractionConfig
@@ -25,7 +26,7 @@ from mulde_vad.features.weights import require
 from mulde_vad.features.weights_table import weight_files, weight_needs
 from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance
 from mulde_vad.storage.provenance import content_digest, file_digest
-from mulde_vad.tasks.common import stage_key
+from mulde_vad.tasks.common import retry_transient, run_visibly, stage_key
 
 STAGE = "extract"
 
@@ -76,12 +77,18 @@ def extract_one(record: VideoRecord, config: ExtractionConfig, store_root: Path)
     return ExtractResult(record.video_id, path, True, time.perf_counter() - start, inputs)
 
 
-# No Prefect result cache: the store decides what is done, so a deleted shard is recomputed.
+def _extract_visibly(record: VideoRecord, config: ExtractionConfig, store_root: Path) -> ExtractResult | State:
+    return run_visibly(f"extract {record.video_id}", lambda: extract_one(record, config, store_root))
+
+
+# No Prefect result cache: the store decides what is done, so a deleted shard is recomputed; a reused
+# shard finishes the task in a "Skipped" state.
 extract_task = task(
-    extract_one,
+    _extract_visibly,
     name="extract-video",
     task_run_name="extract-{record.video_id}",
     retries=1,
     retry_delay_seconds=1,
+    retry_condition_fn=retry_transient,
     cache_policy=NO_CACHE,
 )

@@ -48,6 +48,8 @@ def render_markdown(
     counts: Mapping[str, Any],
     timings: Mapping[str, float],
     evaluation: Evaluation,
+    cpu_timings: Mapping[str, float] | None = None,
+    keys: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str:
     lines = [f"# mulde-vad run `{name}`", "", "## AUC-ROC (frame level, %)", ""]
     lines += ["| scores | micro | macro (AI-VAD padding) | macro (skip single-class) |", "|---|---|---|---|"]
@@ -59,7 +61,12 @@ def render_markdown(
     ]
     lines += ["", "## Counts", "", *(f"- {k}: {v}" for k, v in counts.items())]
     lines += [f"- test frames: {evaluation.n_frames} ({evaluation.n_anomalous} anomalous)"]
-    lines += ["", "## Timings (s)", "", *(f"- {k}: {v:.1f}" for k, v in timings.items())]
+    cpu = cpu_timings or {}
+    lines += ["", "## Timings (s)", "", "| stage | wall | CPU |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.1f} | {cpu[k]:.1f} |" if k in cpu else f"| {k} | {v:.1f} | |" for k, v in timings.items()]
+    if keys:
+        lines += ["", "## Store keys", "", "| feature type | features | model + calibration |", "|---|---|---|"]
+        lines += [f"| {name} | `{k['features']}` | `{k['model']}` |" for name, k in keys.items()]
     lines += ["", f"Per-frame scores: `{evaluation.files['scores_csv']}`", "", "## Config", "", "```json"]
     lines += [json.dumps(config, indent=2, default=str), "```"]
     return "\n".join(lines) + "\n"
@@ -83,9 +90,14 @@ def report(
     timings: Mapping[str, float],
     evaluation: Evaluation,
     output: Path,
+    cpu_timings: Mapping[str, float] | None = None,
+    keys: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Path:
-    """Publish the report artifacts and write ``output/report.md`` and ``output/aucs.json``; return the report path."""
-    markdown = render_markdown(name, config, counts, timings, evaluation)
+    """Publish the report artifacts and write ``output/report.md`` and ``output/aucs.json``; return the report path.
+
+    ``keys``: per feature type, the store keys of its features and of its model and calibration.
+    """
+    markdown = render_markdown(name, config, counts, timings, evaluation, cpu_timings, keys)
     key = artifact_key(name)
     create_markdown_artifact(markdown, key=f"{key}-report", description=f"mulde-vad report for {name}")
     create_table_artifact(auc_rows(evaluation), key=f"{key}-auc", description="micro / macro AUC per feature type")

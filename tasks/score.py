@@ -15,11 +15,12 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from mulde_vad.models.score_store import score_video
 from mulde_vad.storage import FeatureStore, FrameChunk, ShardWriter, config_hash, make_provenance
 from mulde_vad.storage.shards import shard_inputs
-from mulde_vad.tasks.common import stage_key
+from mulde_vad.tasks.common import retry_transient, run_visibly, stage_key
 from mulde_vad.tasks.train import TrainedModel
 
 STAGE = "scores"
@@ -58,4 +59,15 @@ def score_one(video_id: str, models: Sequence[TrainedModel], store_root: Path) -
     return ScoreResult(video_id, path, computed=True, seconds=time.perf_counter() - start)
 
 
-score_task = task(score_one, name="score-video", task_run_name="score-{video_id}", retries=1, cache_policy=NO_CACHE)
+def _score_visibly(video_id: str, models: Sequence[TrainedModel], store_root: Path) -> ScoreResult | State:
+    return run_visibly(f"score {video_id}", lambda: score_one(video_id, models, store_root))
+
+
+score_task = task(
+    _score_visibly,
+    name="score-video",
+    task_run_name="score-{video_id}",
+    retries=1,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)

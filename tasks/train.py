@@ -9,7 +9,9 @@ reported and retrained, never used.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -17,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import task
+import numpy as np
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import State
 
 from mulde_vad.models import MULDE
 from mulde_vad.models.calibration import Calibration
 from mulde_vad.models.score_store import FeatureSource, FittedFeature, default_estimator, fit_feature
 from mulde_vad.storage import FeatureStore, config_hash
 from mulde_vad.storage.shards import shard_inputs
-from mulde_vad.tasks.common import stage_key, write_json_atomic
+from mulde_vad.tasks.common import retry_transient, run_visibly, stage_key, write_json_atomic
 
 STAGE = "models"
 
@@ -45,7 +49,18 @@ class TrainedModel:
         return self.model_path.parent.name
 
     def load(self) -> FittedFeature:
-        return FittedFeature(self.source, MULDE.load(self.model_path), self.calibration, self.n_train)
+        """The fitted model, loaded once per process (and model file version) for all the videos it scores."""
+        with _LOADING:  # concurrent scoring threads wait for the first load instead of repeating it
+            model = _load_model(self.model_path, self.model_path.stat().st_mtime_ns)
+        return FittedFeature(self.source, model, self.calibration, self.n_train)
+
+
+_LOADING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=16)
+def _load_model(path: Path, mtime_ns: int) -> MULDE:
+    return MULDE.load(path)
 
 
 class RetrainWarning(UserWarning):
@@ -96,6 +111,41 @@ def train_feature(
     return TrainedModel(source, model_path, fitted.calibration, fitted.n_train, True, time.perf_counter() - start)
 
 
+#: About this many loss lines per trained model, evenly spaced over its epochs.
+LOSS_LINES = 10
+
+
+def log_loss(what: str, history: Mapping[str, np.ndarray]) -> None:
+    """Log the per-epoch training loss at about LOSS_LINES evenly spaced epochs, the last one included."""
+    logger = get_run_logger()
+    total = history["total"]
+    every = max(1, len(total) // LOSS_LINES)
+    for epoch in [*range(every, len(total), every), len(total)]:
+        logger.info(
+            "%s: epoch %d/%d loss %.4g (DSM %.4g, regulariser %.4g)",
+            what, epoch, len(total), total[epoch - 1], history["dsm"][epoch - 1], history["regulariser"][epoch - 1],
+        )  # fmt: skip
+
+
+def _train_visibly(
+    source: FeatureSource, train_ids: Sequence[str], mulde_params: Mapping[str, Any], store_root: Path
+) -> TrainedModel | State:
+    what = f"train {source.name}"
+
+    def work() -> TrainedModel:
+        model = train_feature(source, train_ids, mulde_params, store_root)
+        if model.computed:
+            log_loss(what, MULDE.load(model.model_path).loss_history_)
+        return model
+
+    return run_visibly(what, work)
+
+
 train_task = task(
-    train_feature, name="train-mulde", task_run_name="train-{source.name}", retries=1, cache_policy=NO_CACHE
+    _train_visibly,
+    name="train-mulde",
+    task_run_name="train-{source.name}",
+    retries=1,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
 )

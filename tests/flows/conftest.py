@@ -50,4 +50,5 @@ def fake_features(monkeypatch):
     fake_extraction.FAIL_ON.clear()
     fake_extraction.CALLS.clear()
     monkeypatch.setattr(fake_extraction, "SLEEP_S", 0.0)
+    monkeypatch.setattr(fake_extraction, "FAIL_ERROR", RuntimeError)
     return fake_extraction

@@ -30,6 +30,7 @@ class FakeConfig:
 
 
 FAIL_ON: set[str] = set()  # video ids whose extraction raises
+FAIL_ERROR: type[Exception] = RuntimeError  # what it raises (a transient error unless a test says otherwise)
 SLEEP_S = 0.0  # per video, to make a kill land mid-extraction
 CALLS: list[str] = []  # video ids extracted in this process
 
@@ -42,7 +43,7 @@ def fake_extract_video(source: Path, config: FakeConfig, writer) -> None:
     video_id = Path(source).name
     CALLS.append(video_id)
     if video_id in FAIL_ON:
-        raise RuntimeError(f"injected failure for {video_id}")
+        raise FAIL_ERROR(f"injected failure for {video_id}")
     time.sleep(SLEEP_S)
     files = sorted(Path(source).glob("*.png"), key=lambda p: int(p.stem))
     frames = np.stack([cv2.imread(str(f)) for f in files]).astype(np.float32)

@@ -83,9 +83,10 @@ def test_a_broken_test_video_fails_alone_after_the_others_are_scored(tmp_path, f
         pipeline_flow(config)
     summary = failed.value.summary
     assert summary.counts["scored"] + summary.counts["scoring_skipped"] == 2
-    scored = {line.split(",")[0] for line in (tmp_path / "runs" / "tiny" / "scores.csv").read_text().splitlines()[1:]}
+    latest = tmp_path / "runs" / "tiny" / "latest"
+    scored = {line.split(",")[0] for line in (latest / "scores.csv").read_text().splitlines()[1:]}
     assert scored == {"test_00", "test_02"}
-    assert (tmp_path / "runs" / "tiny" / "report.md").is_file()
+    assert (latest / "report.md").is_file()
 
 
 def test_a_test_set_without_anomalies_still_writes_scores_and_the_report(tmp_path, fake_features):
@@ -93,7 +94,7 @@ def test_a_test_set_without_anomalies_still_writes_scores_and_the_report(tmp_pat
     extract_flow(config)
     (tmp_path / "data" / "labels.csv").write_text("video_id,start_frame,end_frame\n")
     summary = pipeline_flow(config)
-    out = tmp_path / "runs" / "tiny"
+    out = tmp_path / "runs" / "tiny" / "latest"
     assert summary.evaluation.undefined == "undefined: no anomalous frames"
     assert len((out / "scores.csv").read_text().splitlines()) == 1 + 3 * 40
     assert "| fused | undefined: no anomalous frames |" in (out / "report.md").read_text()

@@ -33,7 +33,7 @@ def test_tiny_demo_end_to_end_then_a_rerun_recomputes_nothing(tmp_path, fake_fea
     for row in first.evaluation.aucs.values():
         assert 0.0 <= row["micro"] <= 1.0 and 0.0 <= row["macro"] <= 1.0
     assert first.evaluation.n_frames == 120
-    out = tmp_path / "runs" / "tiny"
+    out = tmp_path / "runs" / "tiny" / "latest"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["micro_auc"] == pytest.approx(first.evaluation.aucs["fused"]["micro"])
     assert sorted(p.name for p in (out / "plots").iterdir()) == ["test_00.png", "test_01.png", "test_02.png"]
