@@ -106,7 +106,7 @@ def stop(process: subprocess.Popen, grace_s: float = GRACE_S) -> None:
 
 @contextlib.contextmanager
 def local_server(
-    home: Path, port: int = 4200, timeout_s: float = 60, log: Path | None = None, host: str = "127.0.0.1"
+    home: Path, port: int = 4200, timeout_s: float = 180, log: Path | None = None, host: str = "127.0.0.1"
 ) -> Iterator[dict]:
     """Run ``prefect server start`` bound to ``host`` for the duration of the block; yield its environment."""
     home.mkdir(parents=True, exist_ok=True)
