@@ -109,7 +109,8 @@ class MuldeScorer:
         if self.fusion is None:
             self.model.fit(X)
         else:
-            self.refit = make_fusion(self.fusion, 5, self.model.random_state).fit(self.model.scale_scores(X))
+            self.refit = make_fusion(self.fusion, self.model.gmm_components, self.model.random_state)
+            self.refit.fit(self.model.scale_scores(X))
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mulde_vad.models.calibration import Calibration, fuse_calibrated
-from mulde_vad.models.frame_scores import object_to_frame_scores
+from mulde_vad.models.frame_scores import object_to_frame_scores, score_observed
 from mulde_vad.storage.schema import FrameChunk, ObjectChunk
 
 
@@ -60,9 +60,7 @@ def score_objects(scorer: Scorer, chunk: ObjectChunk, first: int, n_frames: int)
         raise ValueError(f"objects of frames outside [{first}, {first + n_frames}) in this chunk")
     frame_raw, object_cal = {}, np.full((len(table), len(scorer.models)), scorer.empty_fill)
     for column, (name, model) in enumerate(scorer.models.items()):
-        values = chunk.features[name]
-        observed = np.isfinite(values).all(axis=1) if len(values) else np.zeros(0, bool)
-        scores = model.anomaly_score(values[observed]) if observed.any() else np.zeros(0)
+        observed, scores = score_observed(model, chunk.features[name])
         frame_raw[name] = object_to_frame_scores(local[observed], scores, n_frames)
         object_cal[observed, column] = _calibrated(scores, scorer.calibrations[name], scorer.empty_fill)
     per_type = {n: _calibrated(v, scorer.calibrations[n], scorer.empty_fill) for n, v in frame_raw.items()}

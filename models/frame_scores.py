@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+
+def score_observed(model: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(observed, scores): the rows with finite features and ``model.anomaly_score`` of those rows.
+
+    NaN rows are not observations (pose rows of boxes without a matched person): they get no score, so
+    their frames count as empty for that feature type.
+    """
+    observed = np.isfinite(values).all(axis=1) if len(values) else np.zeros(0, bool)
+    scores = model.anomaly_score(values[observed]) if observed.any() else np.zeros(0)
+    return observed, scores
 
 
 def object_to_frame_scores(

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from mulde_vad.models.calibration import AIVAD_UPPER, Calibration, fuse_calibrated
-from mulde_vad.models.frame_scores import object_to_frame_scores
+from mulde_vad.models.frame_scores import object_to_frame_scores, score_observed
 from mulde_vad.models.metrics import macro_auc, micro_auc, per_video_auc
 from mulde_vad.models.plots import plot_video_scores
 from mulde_vad.models.smoothing import smooth_videos
@@ -108,8 +108,7 @@ def score_video(store: FeatureStore, fitted: Mapping[str, FittedFeature], video_
         source = fit.source
         shard = read_shard(store.shards(source.stage, source.config, [video_id])[0], features=[source.key])
         values = shard.features[source.key]
-        observed = np.isfinite(values).all(axis=1) if len(values) else np.zeros(0, bool)
-        scores = fit.model.anomaly_score(values[observed]) if observed.any() else np.zeros(0)
+        observed, scores = score_observed(fit.model, values)
         if shard.kind == "object":
             # Frames left without an observed row become NaN, i.e. AI-VAD's "pose = 0" after calibration.
             frame_index = shard.objects.frame_index[observed]
