@@ -11,6 +11,8 @@ Datasets (all real; nothing here is synthetic):
   weight-free preset (frame-difference boxes) and with real YOLOv8n boxes + the real ImageNet MobileNetV2
   bottleneck. Per feature type and fused: object score → frame max → calibration on training scores →
   sum over types → Gaussian smoothing (σ = 3, fixed in advance) → micro and macro frame AUC.
+* ``vtest-pose``: the same benchmark with the ``yolo_blazepose`` preset (YOLOv8n person boxes, velocity,
+  and the 34-d pose of MediaPipe's BlazePose keypoints; person boxes without a pose are not observations).
 
 Scorers, all fitted on the same training features (standardised with training statistics):
 
@@ -366,6 +368,10 @@ def vtest_preset(name: str, args: argparse.Namespace) -> object:
         from real_assets import vtest_config
 
         return vtest_config(args.assets, stride=1, device="cpu")
+    if name == "vtest-pose":  # real YOLOv8n person boxes + real BlazePose (full) keypoints
+        from real_assets import vtest_pose_config
+
+        return vtest_pose_config(args.assets, stride=1, device="cpu")
     raise ValueError(f"unknown dataset {name}")
 
 

@@ -48,6 +48,17 @@ def vtest_config(assets: Path, *, stride: int, device: str) -> ExtractionConfig:
     )
 
 
+def vtest_pose_config(assets: Path, *, stride: int, device: str) -> ExtractionConfig:
+    """The ``yolo_blazepose`` preset: YOLOv8n person boxes, BlazePose (full) keypoints, velocity and pose."""
+    return ExtractionConfig.preset(
+        "yolo_blazepose",
+        detector_weights=str(assets / "yolo" / "yolov8n.pt"),
+        pose_weights=str(assets / "tflite" / "pose_landmark_full.tflite"),
+        stride=stride,
+        device=device,
+    )
+
+
 @dataclass(frozen=True)
 class RealCheck:
     frames: int  # frames decoded

@@ -11,6 +11,11 @@ import torch
 from mulde_vad.storage.schema import ObjectTable
 
 
+def frames_to_images(frames: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(b, H, W, 3) uint8 RGB frames → (b, 3, H, W) float32 in [0, 1] on ``device``."""
+    return torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
 @dataclass
 class ObjectBatch:
     """Frames (b, H, W, 3) uint8 RGB and their objects; ``batch_index`` (n,) maps each object to its frame row.
@@ -31,7 +36,7 @@ class ObjectBatch:
     @cached_property
     def images(self) -> torch.Tensor:
         """(b, 3, H, W) float32 RGB in [0, 1] on the device, shared by every extractor of the batch."""
-        return torch.from_numpy(self.frames).to(self.device).permute(0, 3, 1, 2).float().div_(255)
+        return frames_to_images(self.frames, self.device)
 
     @cached_property
     def flow_tensor(self) -> torch.Tensor:

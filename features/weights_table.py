@@ -42,7 +42,9 @@ def weight_needs(config: ExtractionConfig) -> list[WeightNeed]:
     needs = []
     if c.detector_weights is not None:
         needs.append(WeightNeed("detector (ultralytics YOLO)", "detector_weights", resolve_yolo(c.detector_weights)))
-    if "pose" in uses:
+    if "pose" in uses and c.uses_blazepose:
+        needs.append(WeightNeed("pose (BlazePose, LiteRT)", "pose_weights", resolve_file(c.pose_weights)))
+    elif "pose" in uses:
         needs.append(WeightNeed("pose (ultralytics YOLO-pose)", "pose_weights", resolve_yolo(c.pose_weights)))
     if "velocity" in uses and c.flow.startswith("raft"):
         needs.append(

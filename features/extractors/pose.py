@@ -1,8 +1,9 @@
 """Pose feature: 17 COCO keypoints per person relative to its box, (x − x1)/w and (y − y1)/h, flattened to 34-d.
 
-Keypoints come from a YOLO-pose model (``pose_weights``), matched to the object boxes by IoU; objects
-without a matched person (foreground blobs, vehicles, whole frames) get a NaN row, which readers drop
-(AI-VAD's pose count per frame is likewise independent of its box count, method.md §3.2).
+Keypoints come from a YOLO-pose model (``pose_weights``), matched to the object boxes by IoU, or from a
+BlazePose landmark model run on each detector person box (``features.blazepose``); objects without a
+person pose (foreground blobs, vehicles, whole frames, persons BlazePose finds no pose in) get a NaN row,
+which readers drop (AI-VAD's pose count per frame is likewise independent of its box count, method.md §3.2).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ class PoseExtractor:
 
     def __init__(self, config) -> None:
         if config.pose_weights is None:
-            raise ValueError("the 'pose' extractor needs pose_weights: a YOLO-pose model such as yolov8n-pose.pt")
+            raise ValueError(
+                "the 'pose' extractor needs pose_weights: a YOLO-pose model such as yolov8n-pose.pt, or a BlazePose "
+                "landmark model such as pose_landmark_full.tflite"
+            )
 
     def __call__(self, batch: ObjectBatch) -> np.ndarray:
         if batch.keypoints is None:
