@@ -177,11 +177,11 @@ def video_features(root: Path, extraction: object, cache: Path, name: str) -> tu
     for feature in next(iter(shards.values()))[1].features:
         train = np.concatenate([s.features[feature] for split, s in shards.values() if split == "train"])
         keep = np.isfinite(train).all(axis=1)
-        test = {
-            video: (s.features[feature], s.objects.frame_index, s.n_frames)
-            for video, (split, s) in shards.items()
-            if split == "test"
-        }
+        test = {}
+        for video, (split, s) in shards.items():
+            if split == "test":  # NaN rows (boxes without a pose) are no observations, as in training
+                observed = np.isfinite(s.features[feature]).all(axis=1)
+                test[video] = (s.features[feature][observed], s.objects.frame_index[observed], s.n_frames)
         types[feature] = VideoFeatures(train[keep].astype(np.float64), test)
     return types, labels
 

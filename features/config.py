@@ -105,6 +105,12 @@ class ExtractionConfig:
             raise ValueError(f"foreground_blur must be an odd kernel size, got {self.foreground_blur}")
         if not 0 <= self.pose_presence_threshold <= 1:
             raise ValueError(f"pose_presence_threshold must be in [0, 1], got {self.pose_presence_threshold}")
+        persons = self.detector_weights and (self.detector_classes is None or 0 in self.detector_classes)
+        if self.uses_blazepose and "pose" in self.extractors and not persons:
+            raise ValueError(
+                f"pose_weights={self.pose_weights!r} (BlazePose) runs on the detector's person boxes: set "
+                "detector_weights (e.g. yolov8n.pt) with detector_classes None or including 0"
+            )
         if self.window < 1 or self.window_dilation < 1:
             raise ValueError(f"window and window_dilation must be >= 1, got {self.window}, {self.window_dilation}")
         if self.window_padding not in ("replicate", "reflect"):

@@ -225,6 +225,9 @@ def test_a_file_that_is_not_tflite_is_refused_naming_it(weights_dir: Path) -> No
 def test_presence_threshold_is_validated_and_hashed_only_by_blazepose_configs() -> None:
     with pytest.raises(ValueError, match="pose_presence_threshold"):
         ExtractionConfig(pose_presence_threshold=1.5)
+    for no_persons in ({"detector_weights": None}, {"detector_classes": (2, 7)}):
+        with pytest.raises(ValueError, match=r"runs on the detector's person boxes: set detector_weights"):
+            ExtractionConfig.preset("yolo_blazepose", **no_persons)
     blazepose = PRESETS["yolo_blazepose"]
     assert blazepose.uses_blazepose and blazepose.to_dict()["pose_presence_threshold"] == 0.5
     assert not PRESETS["yolo_mobilenet"].uses_blazepose
