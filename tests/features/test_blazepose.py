@@ -30,7 +30,7 @@ from mulde_vad.features.extractors import build_extractor
 from mulde_vad.features.extractors.pose import normalise_keypoints
 from mulde_vad.features.weights import MissingWeightsError
 from mulde_vad.features.weights_table import weight_needs
-from mulde_vad.storage.schema import FrameChunk, ObjectChunk
+from mulde_vad.storage.schema import BoxSource, FrameChunk, ObjectChunk
 
 CPU = torch.device("cpu")
 
@@ -166,26 +166,34 @@ def test_pipeline_gives_detector_persons_blazepose_keypoints_and_every_other_box
     for t in range(3):  # the person's dot moves right one pixel a frame; the car has a dot too
         frame = _frame_with_dots([(37 + t, 52, 255), (95, 20, 255)])
         cv2.imwrite(str(tmp_path / f"{t}.png"), frame)
+    cv2.imwrite(str(tmp_path / "3.png"), _frame_with_dots([(60, 45, 255)]))  # nothing detected: whole frame
     config = ExtractionConfig.preset(
         "yolo_blazepose", extractors=("pose", "geometry"), foreground=False, batch_size=2, device="cpu"
     )
     pipeline = ObjectPipeline.__new__(ObjectPipeline)  # no YOLO or BlazePose weights in tests: fake models
     pipeline.config, pipeline.device, pipeline.flow, pipeline.pose = config, CPU, None, None
     pipeline.extractors = [build_extractor(name, config) for name in config.extractors]
+    both, none = np.stack([person, car]), np.zeros((0, 4), np.float32)
     pipeline.detector = lambda frames: [
-        Detections(np.stack([person, car]), np.full(2, 0.9, np.float32), np.array([0, 2], np.int32)) for _ in frames
+        Detections(both, np.full(2, 0.9, np.float32), np.array([0, 2], np.int32))
+        if frame[20, 95].any()  # the car's dot: frames 0-2
+        else Detections(none, np.zeros(0, np.float32), np.zeros(0, np.int32))
+        for frame in frames
     ]
     pipeline.landmarks = BlazePose(LandmarkModel(DotFinder(), "fake"), CPU)
     sink = Sink()
     summary = extract_video(tmp_path, config, sink, pipeline=pipeline)
     pose = np.concatenate([c.features["pose"] for c in sink.chunks])
-    classes = np.concatenate([c.objects.class_id for c in sink.chunks])
-    assert sink.n_frames == 3 and classes.tolist() == [0, 2] * 3 and summary.seconds["pose"] > 0
+    objects = [c.objects for c in sink.chunks]
+    classes = np.concatenate([o.class_id for o in objects]).tolist()
+    sources = np.concatenate([o.source for o in objects]).tolist()
+    assert sink.n_frames == 4 and classes == [0, 2] * 3 + [0] and summary.seconds["pose"] > 0
     side = square_regions(person[None])[0, 2] - square_regions(person[None])[0, 0]
     for t in range(3):
         expected = normalise_keypoints(_expected((37.5 + t, 52.5), side)[None], person[None])[0]
         np.testing.assert_allclose(pose[2 * t], expected, atol=0.01)
         assert np.isnan(pose[2 * t + 1]).all()  # a car: no person, no pose
+    assert sources[-1] == BoxSource.WHOLE_FRAME and np.isnan(pose[-1]).all()  # class 0, but not a detected person
 
 
 def test_a_model_without_blazepose_outputs_is_refused_naming_the_file() -> None:
