@@ -98,22 +98,29 @@ def person_sprites(frames: np.ndarray, background: np.ndarray, count: int) -> li
     raise SystemExit(f"found only {len(sprites)} person-like blobs in the training frames; need {count}")
 
 
-def dominant_flow(frames: np.ndarray, background: np.ndarray, cell: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per grid cell, the mean foreground optical flow of the training frames and its pixel count."""
+def dominant_flow(frames: np.ndarray, background: np.ndarray, cell: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per grid cell, the mean foreground optical flow of the training frames and its pixel count; and the
+    walking speed: the median flow magnitude of foreground pixels, in pixels per frame.
+
+    The flow runs between every second frame, so its vectors are halved to make them per frame. The speed is
+    taken over pixels, not over the cell means, because people walking opposite ways cancel in a mean vector.
+    """
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames[::2]]
     fg = foreground(frames[::2], background)
     rows, cols = frames.shape[1] // cell, frames.shape[2] // cell
     total, count = np.zeros((rows, cols, 2)), np.zeros((rows, cols))
+    speeds = []
     for prev, nxt, mask in zip(gray[:-1], gray[1:], fg[1:], strict=True):
-        flow = dis.calc(prev, nxt, None)
+        flow = dis.calc(prev, nxt, None) / 2.0
+        speeds.append(np.median(np.linalg.norm(flow[mask], axis=-1)) if mask.any() else np.nan)
         for r in range(rows):
             for c in range(cols):
                 m = mask[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell]
                 if m.sum() > 20:
                     total[r, c] += flow[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell][m].mean(axis=0)
                     count[r, c] += 1
-    return total / np.maximum(count, 1)[..., None], count
+    return total / np.maximum(count, 1)[..., None], count, float(np.nanmedian(speeds))
 
 
 def straight(start: int, n: int, a: tuple[float, float], b: tuple[float, float]) -> Path2D:
@@ -141,7 +148,7 @@ class Scene:
 
     width: int
     height: int
-    walk_speed: float  # median foreground flow magnitude, px/frame
+    walk_speed: float  # median flow magnitude of foreground pixels, px/frame
     people: list[Sprite]
     van: Sprite
     lawn_y: float  # a row of the lawn with no training traffic
@@ -152,9 +159,8 @@ class Scene:
 def measure_scene(train: np.ndarray, background: np.ndarray) -> Scene:
     height, width = train.shape[1:3]
     cell = width // 8
-    mean_flow, count = dominant_flow(train, background, cell)
+    mean_flow, count, walk_speed = dominant_flow(train, background, cell)
     magnitude = np.linalg.norm(mean_flow, axis=-1)
-    walk_speed = float(np.median(magnitude[count > 10]))
     busiest = np.unravel_index(np.argmax(magnitude * np.minimum(count, 50)), magnitude.shape)
     direction = mean_flow[busiest] / max(magnitude[busiest], 1e-6)
     traffic = foreground(train[::5], background).mean(axis=(0, 2))  # per image row
