@@ -61,14 +61,14 @@ class ExtractionSettings(_Strict):
 
 class MuldeSettings(_Strict):
     """``mulde_vad.MULDE`` parameters. ``recipe`` picks the starting point: "default" (the estimator's own
-    defaults, a fixed step budget with warm-up + cosine and robust fusion) or "paper" (the paper's exact
-    recipe: 2 × 4096, constant 4e-5, batch 2048, 1000 epochs, GMM on raw scale scores); every field set
-    here overrides the recipe."""
+    defaults: a fixed step budget with warm-up + cosine, σ_high from the data, the max over standardised
+    scale scores) or "paper" (the paper's exact recipe: 2 × 4096, constant 4e-5, batch 2048, 1000 epochs,
+    σ_high = 1, GMM on raw scale scores); every field set here overrides the recipe."""
 
     recipe: Literal["default", "paper"] = "default"
     hidden_units: tuple[int, ...] | None = None
     sigma_low: float = Field(1e-3, gt=0)
-    sigma_high: float = Field(1.0, gt=0)
+    sigma_high: float | Literal["auto"] | None = Field(None, description='a number, or "auto": set from the data')
     n_scales: int = Field(16, ge=1)
     scale_spacing: Literal["linear", "log"] = "linear"
     beta: float | None = Field(0.1, ge=0)
@@ -105,7 +105,7 @@ class MuldeSettings(_Strict):
 
     @model_validator(mode="after")
     def _ordered_sigmas(self) -> MuldeSettings:
-        if self.sigma_low >= self.sigma_high:
+        if isinstance(self.sigma_high, float | int) and not self.sigma_low < self.sigma_high:
             raise ValueError(f"sigma_low ({self.sigma_low}) must be below sigma_high ({self.sigma_high})")
         return self
 

@@ -4,10 +4,12 @@ A scikit-learn style estimator. ``fit`` trains f(x, σ) ≈ −log q_σ(x) by de
 with the β-regulariser, then fuses the L-scale scores of the training set (``fusion``);
 ``anomaly_score`` is the fused score, higher = more anomalous.
 
-The loss, noise schedule, regulariser and multiscale scoring are the paper's. The training recipe and
-the fusion default differ, for results at CPU budgets (docs/method.md): a budget in optimiser steps with
-warm-up + cosine decay instead of 1000 epochs at a constant 4e-5, and robust fusion instead of a GMM on
-raw, nearly collinear scale scores. ``MULDE(**PAPER_RECIPE)`` is the paper's exact recipe.
+The loss, noise schedule, regulariser and multiscale scoring are the paper's. Three defaults differ, each
+chosen on the real-data study of bench/quality.py (docs/method.md): a budget in optimiser steps with
+warm-up + cosine decay instead of 1000 epochs at a constant 4e-5; σ_high set from the data so that the
+noise covers every training distance (the paper's 1.0 leaves far anomalies to the network's
+extrapolation); and the max over standardised scale scores instead of a GMM on raw, nearly collinear
+scale scores. ``MULDE(**PAPER_RECIPE)`` is the paper's exact recipe.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tqdm.auto import tqdm
 
 from mulde_vad.models.fusion import FusionName, fusion_from_state, make_fusion
 from mulde_vad.models.network import NoiseConditionedMLP
-from mulde_vad.models.noise import ScaleSpacing, sample_training_sigmas, scoring_scales
+from mulde_vad.models.noise import ScaleSpacing, covering_sigma, sample_training_sigmas, scoring_scales
 from mulde_vad.models.threads import CoreBudget
 
 FILE_FORMAT_VERSION = 3  # 2: the SHA-256 of the tensors, checked on load; 3: fusion state as plain arrays
@@ -43,6 +45,7 @@ _REFERENCE_BATCH = 512  # learning_rate=None means 1e-3 at this batch size, scal
 # 2048, 1000 epochs, a 5-component GMM on the raw training scale scores): one setting away.
 PAPER_RECIPE: dict[str, object] = {
     "hidden_units": (4096, 4096),
+    "sigma_high": 1.0,
     "learning_rate": 4e-5,
     "lr_schedule": "constant",
     "warmup": 0.0,
@@ -63,7 +66,9 @@ class MULDE(BaseEstimator):
 
     Parameters (the loss, σ range, β and L are the paper's; the recipe is ours, see ``PAPER_RECIPE``):
         hidden_units: widths of the hidden layers (the paper: 2 × 4096).
-        sigma_low, sigma_high: noise range, in units of standardised features.
+        sigma_low, sigma_high: noise range, in units of standardised features. ``sigma_high="auto"`` sets
+            it from the training data (``noise.covering_sigma``): large enough that the noise at the top
+            level reaches across the whole training set, never below 1 (the paper's value).
         n_scales: L, the number of noise levels evaluated at test time.
         scale_spacing: "linear" (official code) or "log" (ablation) spacing of the L levels.
         beta: weight of the regulariser β/2·f(x, σ)² on clean samples (None or 0 turns it off).
@@ -105,7 +110,7 @@ class MULDE(BaseEstimator):
         self,
         hidden_units: tuple[int, ...] = (512, 512),
         sigma_low: float = 1e-3,
-        sigma_high: float = 1.0,
+        sigma_high: float | Literal["auto"] = "auto",
         n_scales: int = 16,
         scale_spacing: ScaleSpacing = "linear",
         beta: float | None = 0.1,
@@ -172,11 +177,13 @@ class MULDE(BaseEstimator):
         seed = 0 if self.random_state is None else self.random_state
         X_net, X_fusion = _holdout_split(X, self.fusion_holdout, seed)
         self.n_features_in_ = X.shape[1]
-        self.scales_ = scoring_scales(self.sigma_low, self.sigma_high, self.n_scales, self.scale_spacing)
         self.mean_ = X_net.mean(axis=0)
         std = X_net.std(axis=0, ddof=1)  # torch.std in the official code is unbiased
         # A constant training column would be divided by 1e-8; scale it by 1 instead (identical otherwise).
         self.scale_ = np.where(std > 0, std, 1.0) + _STD_EPS
+        x_net = self._standardise(X_net)
+        self.sigma_high_ = covering_sigma(x_net, seed) if self.sigma_high == "auto" else float(self.sigma_high)
+        self.scales_ = scoring_scales(self.sigma_low, self.sigma_high_, self.n_scales, self.scale_spacing)
         self.device_ = _resolve_device(self.device)
 
         with torch.random.fork_rng(devices=[self.device_] if self.device_.type == "cuda" else []):
@@ -184,7 +191,7 @@ class MULDE(BaseEstimator):
             self.network_ = self._build_network().to(self.device_)
         started, cores = time.perf_counter(), CoreBudget(self.device_)
         try:
-            self.loss_history_ = self._train(self._standardise(X_net), seed, cores)
+            self.loss_history_ = self._train(x_net, seed, cores)
         finally:
             cores.restore()
         self.training_seconds_ = time.perf_counter() - started
@@ -262,7 +269,7 @@ class MULDE(BaseEstimator):
         self, network: NoiseConditionedMLP, x: torch.Tensor, generator: torch.Generator, beta: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """DSM with λ(σ)=σ², i.e. ½·E‖σ·∇ₓf(x̃, σ) − ε‖², and the regulariser ½·E f(x, σ)² (method.md §1.3)."""
-        sigma = sample_training_sigmas(len(x), self.sigma_low, self.sigma_high, generator, x.device)
+        sigma = sample_training_sigmas(len(x), self.sigma_low, self.sigma_high_, generator, x.device)
         eps = torch.randn(x.shape, generator=generator, device=x.device)
         x_noisy = (x + sigma * eps).requires_grad_(True)
         if self.parametrization == "score":
@@ -329,7 +336,7 @@ class MULDE(BaseEstimator):
             "network": self.network_.state_dict(),
             "arrays": {
                 name: torch.from_numpy(np.asarray(getattr(self, name)))
-                for name in ("mean_", "scale_", "scales_", "train_scale_mean_", "train_scale_std_")
+                for name in ("mean_", "scale_", "sigma_high_", "scales_", "train_scale_mean_", "train_scale_std_")
             },
             "loss_history": {k: torch.from_numpy(v) for k, v in self.loss_history_.items()},
             "fusion": {k: _to_tensor(v) for k, v in self.fusion_.state().items()},
@@ -452,9 +459,7 @@ def _ema(network: torch.nn.Module, decay: float | None) -> torch.optim.swa_utils
         return None
     if not 0 < decay < 1:
         raise ValueError(f"ema_decay must be in (0, 1), got {decay}")
-    return torch.optim.swa_utils.AveragedModel(
-        network, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay)
-    )
+    return torch.optim.swa_utils.AveragedModel(network, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay))
 
 
 def _holdout_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

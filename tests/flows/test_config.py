@@ -53,7 +53,7 @@ def test_unknown_field_is_rejected():
 
 def test_cross_field_rules():
     with pytest.raises(ConfigError, match=r"sigma_low .* must be below sigma_high"):
-        load_config("demo", {"mulde.sigma_low": 2.0})
+        load_config("demo", {"mulde.sigma_low": 2.0, "mulde.sigma_high": 1.0})
     with pytest.raises(ConfigError, match="address is only used with kind: dask"):
         load_config("demo", {"runner.address": "tcp://127.0.0.1:8786"})
     with pytest.raises(ConfigError, match="demo settings are only allowed with name: demo"):

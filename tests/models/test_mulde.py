@@ -21,7 +21,8 @@ SMALL = dict(hidden_units=(128, 128), batch_size=256, learning_rate=1e-3, gmm_co
 @pytest.fixture(scope="module")
 def toy_model() -> tuple[MULDE, object]:
     data = make_toy_data(n_train=4000, n_test_normal=2000, n_test_anomalous=2000, seed=1)
-    return MULDE(**SMALL, epochs=80, beta=0.1, random_state=0).fit(data.X_train), data
+    # The paper's σ range: the per-scale assertions below describe its levels (σ_high = 1).
+    return MULDE(**SMALL, epochs=80, beta=0.1, sigma_high=1.0, random_state=0).fit(data.X_train), data
 
 
 def test_learned_score_matches_analytic_score_of_noised_gaussian() -> None:
