@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from real_assets import vtest_pose_config
+from real_assets import vtest_config
 
 from mulde_vad.datasets.folder import FolderDataset
 from mulde_vad.features.detection import PERSON
@@ -24,7 +24,7 @@ from mulde_vad.storage.schema import BoxSource
 
 def coverage(assets: Path, cache: Path) -> dict[str, dict[str, int]]:
     """Per split: detector person rows, those with a pose, and all other rows (none of which has one)."""
-    config = vtest_pose_config(assets, stride=1, device="cpu")
+    config = vtest_config(assets, "yolo_blazepose", stride=1, device="cpu")
     store = FeatureStore(cache / "store")
     dataset = FolderDataset(cache / "vtest_bench", name="vtest-pose")
     out = {}

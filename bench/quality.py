@@ -51,7 +51,7 @@ from vtest_anomalies import generate
 
 from mulde_vad.datasets.folder import FolderDataset
 from mulde_vad.models.calibration import Calibration, fuse_calibrated
-from mulde_vad.models.frame_scores import object_to_frame_scores
+from mulde_vad.models.frame_scores import object_to_frame_scores, observed_rows
 from mulde_vad.models.fusion import make_fusion
 from mulde_vad.models.metrics import macro_auc, micro_auc
 from mulde_vad.models.mulde import MULDE, PAPER_RECIPE
@@ -176,13 +176,12 @@ def video_features(root: Path, extraction: object, cache: Path, name: str) -> tu
     types = {}
     for feature in next(iter(shards.values()))[1].features:
         train = np.concatenate([s.features[feature] for split, s in shards.values() if split == "train"])
-        keep = np.isfinite(train).all(axis=1)
         test = {}
         for video, (split, s) in shards.items():
             if split == "test":  # NaN rows (boxes without a pose) are no observations, as in training
-                observed = np.isfinite(s.features[feature]).all(axis=1)
+                observed = observed_rows(s.features[feature])
                 test[video] = (s.features[feature][observed], s.objects.frame_index[observed], s.n_frames)
-        types[feature] = VideoFeatures(train[keep].astype(np.float64), test)
+        types[feature] = VideoFeatures(train[observed_rows(train)].astype(np.float64), test)
     return types, labels
 
 
@@ -368,11 +367,11 @@ def vtest_preset(name: str, args: argparse.Namespace) -> object:
     if name == "vtest-yolo":  # real YOLOv8n boxes + the real ImageNet MobileNetV2 bottleneck, as they ship
         from real_assets import vtest_config
 
-        return vtest_config(args.assets, stride=1, device="cpu")
+        return vtest_config(args.assets, "yolo_mobilenet", stride=1, device="cpu")
     if name == "vtest-pose":  # real YOLOv8n person boxes + real BlazePose (full) keypoints
-        from real_assets import vtest_pose_config
+        from real_assets import vtest_config
 
-        return vtest_pose_config(args.assets, stride=1, device="cpu")
+        return vtest_config(args.assets, "yolo_blazepose", stride=1, device="cpu")
     raise ValueError(f"unknown dataset {name}")
 
 

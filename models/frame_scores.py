@@ -7,13 +7,18 @@ from typing import Any
 import numpy as np
 
 
-def score_observed(model: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(observed, scores): the rows with finite features and ``model.anomaly_score`` of those rows.
+def observed_rows(values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows with finite features.
 
     NaN rows are not observations (pose rows of boxes without a matched person): they get no score, so
     their frames count as empty for that feature type.
     """
-    observed = np.isfinite(values).all(axis=1) if len(values) else np.zeros(0, bool)
+    return np.isfinite(values).all(axis=1) if len(values) else np.zeros(0, bool)
+
+
+def score_observed(model: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(observed, scores): the ``observed_rows`` mask and ``model.anomaly_score`` of those rows."""
+    observed = observed_rows(values)
     scores = model.anomaly_score(values[observed]) if observed.any() else np.zeros(0)
     return observed, scores
 
