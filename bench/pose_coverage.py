@@ -15,24 +15,26 @@ from pathlib import Path
 
 import numpy as np
 from real_assets import vtest_config
+from vtest_anomalies import bench_folder
 
 from mulde_vad.datasets.folder import FolderDataset
 from mulde_vad.features.detection import PERSON
 from mulde_vad.storage import FeatureStore, read_shard
 from mulde_vad.storage.schema import BoxSource
+from mulde_vad.tasks.extract import STAGE, extract_key
 
 
 def coverage(assets: Path, cache: Path) -> dict[str, dict[str, int]]:
     """Per split: detector person rows, those with a pose, and all other rows (none of which has one)."""
     config = vtest_config(assets, "yolo_blazepose", stride=1, device="cpu")
     store = FeatureStore(cache / "store")
-    dataset = FolderDataset(cache / "vtest_bench", name="vtest-pose")
+    dataset = FolderDataset(bench_folder(cache), name="vtest-pose")
     out = {}
     for split in ("train", "test"):
         counts = {"persons": 0, "posed": 0, "others": 0, "others_posed": 0}
         for record in dataset.videos(split):
-            path = store.shard_path("extract", config.to_dict(), record.video_id)
-            if not path.is_file():
+            path = store.shard_path(STAGE, extract_key(config), record.video_id)
+            if not store.is_complete(path):
                 raise SystemExit(f"{path}: not extracted; run bench/quality.py --datasets vtest-pose --cache {cache}")
             shard = read_shard(path)
             persons = (shard.objects.source == BoxSource.DETECTOR) & (shard.objects.class_id == PERSON)

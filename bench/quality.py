@@ -7,10 +7,12 @@ Datasets (all real; nothing here is synthetic):
 * ``tabular``: the 8 labelled outlier tables (DAMI/ODDS-style ARFFs) of the assets folder, one-class
   protocol of ``bench/tabular.py`` (train on 60% of the inliers). Metric: ROC-AUC (micro = macro).
 * ``vtest-weightfree`` and ``vtest-yolo``: the real-footage benchmark of ``bench/vtest_anomalies.py``
-  (vtest.avi cut into normal training clips and test clips with inserted anomalies), extracted with the
-  weight-free preset (frame-difference boxes) and with real YOLOv8n boxes + the real ImageNet MobileNetV2
-  bottleneck. Per feature type and fused: object score → frame max → calibration on training scores →
-  sum over types → Gaussian smoothing (σ = 3, fixed in advance) → micro and macro frame AUC.
+  (vtest.avi cut into normal training clips and 25 test clips, each of 5 anomaly kinds inserted into each
+  of 5 test segments), extracted with the weight-free preset (frame-difference boxes) and with real
+  YOLOv8n boxes + the real ImageNet MobileNetV2 bottleneck. Per feature type and fused: object score →
+  frame max → calibration on training scores (``--calibration``: AI-VAD's min-max, or the conformal
+  surprise) → sum over types → Gaussian smoothing (σ = 3, fixed in advance) → micro and macro frame AUC.
+  Per feature type also the object AUC: the boxes that are the inserted sprite against all other boxes.
 * ``vtest-pose``: the same benchmark with the ``yolo_blazepose`` preset (YOLOv8n person boxes, velocity,
   and the 34-d pose of MediaPipe's BlazePose keypoints; person boxes without a pose are not observations).
 
@@ -31,12 +33,13 @@ Training labels are never used and nothing is selected on test labels: every set
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +50,10 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 from tabular import DATASETS as TABLES
 from tabular import load_arff, one_class_split
-from vtest_anomalies import generate
+from vtest_anomalies import bench_folder, generate
 
 from mulde_vad.datasets.folder import FolderDataset
-from mulde_vad.models.calibration import Calibration, fuse_calibrated
+from mulde_vad.models.calibration import Calibration, ExceedanceCalibration, fuse_calibrated
 from mulde_vad.models.frame_scores import object_to_frame_scores, observed_rows
 from mulde_vad.models.fusion import make_fusion
 from mulde_vad.models.metrics import macro_auc, micro_auc
@@ -58,6 +61,9 @@ from mulde_vad.models.mulde import MULDE, PAPER_RECIPE
 from mulde_vad.models.smoothing import smooth_videos
 
 SMOOTHING_SIGMA = 3.0
+#: How each type's scores are put on one scale before the sum over types: AI-VAD's min-max with training
+#: statistics (the pipeline's), or the conformal surprise −log p (scale-free, Fisher's combination).
+CALIBRATIONS = {"minmax": Calibration, "exceedance": ExceedanceCalibration}
 EXTRA_FUSIONS = ("gmm", "max", "mean")  # scored on the default MULDE's own networks
 
 
@@ -139,11 +145,21 @@ def paper_mulde(n_train: int, budget: int, seed: int) -> MULDE | None:
 
 # ----------------------------------------------------------------------------- data
 @dataclass
+class TestVideo:
+    """The observed rows of one feature type in one test video, where they are, and which are the anomaly."""
+
+    rows: np.ndarray  # (n, d)
+    frame_index: np.ndarray  # (n,)
+    is_anomaly: np.ndarray  # (n,) bool: the box is the inserted sprite (see ``is_sprite``)
+    n_frames: int
+
+
+@dataclass
 class VideoFeatures:
-    """One feature type of a video benchmark: training rows, and per test video its rows and frames."""
+    """One feature type of a video benchmark: training rows, and its rows in every test video."""
 
     train: np.ndarray
-    test: dict[str, tuple[np.ndarray, np.ndarray, int]]  # video → (rows, frame index, n_frames)
+    test: dict[str, TestVideo]
     upper: float | str = 99.9
 
 
@@ -153,24 +169,44 @@ def standardiser(X: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     return lambda Y: (Y - mean) / std
 
 
+def read_sprite_boxes(path: Path) -> dict[tuple[str, int], np.ndarray]:
+    """(video, frame) → the inserted sprite's (x0, y0, x1, y1), from the generator's ``boxes.csv``."""
+    with open(path, newline="") as handle:
+        return {
+            (row["video_id"], int(row["frame"])): np.array([float(row[k]) for k in ("x0", "y0", "x1", "y1")])
+            for row in csv.DictReader(handle)
+        }
+
+
+def is_sprite(boxes: np.ndarray, frame_index: np.ndarray, video: str, sprites: Mapping) -> np.ndarray:
+    """Boxes that are the inserted anomaly: more than half of the sprite lies in the box and more than half
+    of the box is sprite (a fragment of it, or a box holding it among other people, is neither)."""
+    out = np.zeros(len(boxes), bool)
+    for i, (box, frame) in enumerate(zip(boxes, frame_index, strict=True)):
+        sprite = sprites.get((video, int(frame)))
+        if sprite is not None:
+            width = min(box[2], sprite[2]) - max(box[0], sprite[0])
+            height = min(box[3], sprite[3]) - max(box[1], sprite[1])
+            overlap = max(width, 0.0) * max(height, 0.0)
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            out[i] = overlap > 0.5 * (sprite[2] - sprite[0]) * (sprite[3] - sprite[1]) and overlap > 0.5 * area
+    return out
+
+
 def video_features(root: Path, extraction: object, cache: Path, name: str) -> tuple[dict[str, VideoFeatures], dict]:
-    """Extract (once, into the feature store under ``cache``) and load every feature type of a folder dataset."""
-    from mulde_vad.features.extract import extract_video
-    from mulde_vad.storage import FeatureStore, ShardWriter, make_provenance, read_shard
+    """Extract (once per video content, into the feature store under ``cache``) and load every feature type."""
+    from mulde_vad.storage import read_shard
+    from mulde_vad.tasks.extract import extract_one
 
     dataset = FolderDataset(root, name=name)
-    store = FeatureStore(cache / "store")
+    sprites = read_sprite_boxes(root / "boxes.csv")
     shards, labels = {}, {}
     for split in ("train", "test"):
         for record in dataset.videos(split):
-            path = store.shard_path("extract", extraction.to_dict(), record.video_id)
-            if not path.is_file():
-                started = time.perf_counter()
-                provenance = make_provenance(video=record.source, config=extraction.to_dict())
-                with ShardWriter(path, kind="object", provenance=provenance) as writer:
-                    extract_video(record.source, extraction, writer)
-                print(f"  extracted {name}/{record.video_id} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            shards[record.video_id] = (split, read_shard(path))
+            result = extract_one(record, extraction, cache / "store")  # skipped when the video's shard is complete
+            if result.computed:
+                print(f"  extracted {name}/{record.video_id} in {result.seconds:.0f} s", file=sys.stderr)
+            shards[record.video_id] = (split, read_shard(result.path))
             if split == "test":
                 labels[record.video_id] = record.labels
     types = {}
@@ -180,33 +216,46 @@ def video_features(root: Path, extraction: object, cache: Path, name: str) -> tu
         for video, (split, s) in shards.items():
             if split == "test":  # NaN rows (boxes without a pose) are no observations, as in training
                 observed = observed_rows(s.features[feature])
-                test[video] = (s.features[feature][observed], s.objects.frame_index[observed], s.n_frames)
+                index = s.objects.frame_index[observed]
+                anomaly = is_sprite(s.objects.boxes[observed], index, video, sprites)
+                test[video] = TestVideo(s.features[feature][observed], index, anomaly, s.n_frames)
         types[feature] = VideoFeatures(train[observed_rows(train)].astype(np.float64), test)
     return types, labels
 
 
 # ----------------------------------------------------------------------------- evaluation
+@dataclass(frozen=True)
+class VideoAUC:
+    micro: float
+    macro: float
+    objects: float  # object ROC-AUC: sprite boxes against all other test boxes (NaN for the fused score)
+
+
 def video_auc(
-    fitted: Mapping[str, object], types: Mapping[str, VideoFeatures], labels: Mapping[str, np.ndarray]
-) -> dict[str, tuple[float, float]]:
-    """(micro, macro) frame AUC per feature type and fused, for one scorer fitted per type."""
-    calibrations, frames = {}, {}
+    fitted: Mapping[str, object],
+    types: Mapping[str, VideoFeatures],
+    labels: Mapping[str, np.ndarray],
+    calibration: str = "minmax",
+) -> dict[str, VideoAUC]:
+    """Frame (micro, macro) and object AUC per feature type, and frame AUC fused, for one scorer per type."""
+    calibrator = CALIBRATIONS[calibration]
+    calibrations, frames, objects = {}, {}, {}
     for name, data in types.items():
         scale = standardiser(data.train)
         scorer = fitted[name]
         train_scores = getattr(scorer, "train_scores_", None)
         train_scores = scorer.score(scale(data.train)) if train_scores is None else train_scores
-        calibrations[name] = Calibration.fit(train_scores, data.upper, name=name)
-        frames[name] = {
-            video: object_to_frame_scores(index, scorer.score(scale(rows)) if len(rows) else np.zeros(0), n)
-            for video, (rows, index, n) in data.test.items()
-        }
+        calibrations[name] = calibrator.fit(train_scores, data.upper, name=name)
+        scores = {v: scorer.score(scale(t.rows)) if len(t.rows) else np.zeros(0) for v, t in data.test.items()}
+        frames[name] = {v: object_to_frame_scores(t.frame_index, scores[v], t.n_frames) for v, t in data.test.items()}
+        is_anomaly = np.concatenate([t.is_anomaly for t in data.test.values()])
+        objects[name] = 100 * roc_auc_score(is_anomaly, np.concatenate(list(scores.values())))
     out = {}
     for name in types:
         raw = {v: fuse_calibrated({name: s}, {name: calibrations[name]}) for v, s in frames[name].items()}
-        out[name] = _aucs(raw, labels)
+        out[name] = VideoAUC(*_aucs(raw, labels), objects[name])
     fused = {v: fuse_calibrated({n: frames[n][v] for n in types}, calibrations) for v in labels}
-    out["fused"] = _aucs(fused, labels)
+    out["fused"] = VideoAUC(*_aucs(fused, labels), math.nan)
     return out
 
 
@@ -231,9 +280,10 @@ def fit_all(
 class Row:
     dataset: str
     scorer: str
-    micro: list[float]
-    macro: list[float]
-    seconds: list[float]
+    micro: list[float] = field(default_factory=list)
+    macro: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    objects: list[float] = field(default_factory=list)  # object AUC (video feature types only)
 
     def cell(self, values: list[float]) -> str:
         if len(values) == 1:
@@ -244,25 +294,30 @@ class Row:
 def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, args: argparse.Namespace) -> list[Row]:
     rows: dict[tuple[str, str], Row] = {}
 
-    def record(scorer: str, aucs: Mapping[str, tuple[float, float]], seconds: float) -> None:
-        for feature, (micro, macro) in aucs.items():
-            row = rows.setdefault((feature, scorer), Row(f"{name} {feature}", scorer, [], [], []))
-            row.micro.append(micro)
-            row.macro.append(macro)
-            row.seconds.append(seconds if feature == "fused" else 0.0)  # one fit of every type, counted once
+    def record(scorer: str, fitted: Mapping[str, object], seconds: float) -> None:
+        for calibration in args.calibration:
+            suffix = "" if calibration == "minmax" else f" ({calibration})"
+            for feature, auc in video_auc(fitted, types, labels, calibration).items():
+                dataset = f"{name} {feature}{suffix}"
+                row = rows.setdefault((dataset, scorer), Row(dataset, scorer))
+                row.micro.append(auc.micro)
+                row.macro.append(auc.macro)
+                if not math.isnan(auc.objects):
+                    row.objects.append(auc.objects)
+                row.seconds.append(seconds if feature == "fused" else 0.0)  # one fit of every type, counted once
 
     for seed in args.seeds:
         fitted, seconds = fit_all(lambda seed=seed: MuldeScorer(MULDE(random_state=seed, **args.mulde)), types, None)
-        record("MULDE", video_auc(fitted, types, labels), seconds)
+        record("MULDE", fitted, seconds)
         for fusion in EXTRA_FUSIONS:
             refit = {
                 n: MuldeScorer(f.model, fusion).fit(standardiser(types[n].train)(types[n].train))
                 for n, f in fitted.items()
             }
-            record(f"MULDE {fusion}", video_auc(refit, types, labels), 0.0)
+            record(f"MULDE {fusion}", refit, 0.0)
     for label, make in baselines(args.seeds[0]).items():
         fitted, seconds = fit_all(make, types, None)
-        record(label, video_auc(fitted, types, labels), seconds)
+        record(label, fitted, seconds)
     return list(rows.values())
 
 
@@ -274,7 +329,7 @@ def run_tables(args: argparse.Namespace) -> list[Row]:
         results: dict[str, Row] = {}
 
         def record(scorer: str, auc: float, seconds: float, table: str = table, results: dict = results) -> None:
-            row = results.setdefault(scorer, Row(f"tabular {table}", scorer, [], [], []))
+            row = results.setdefault(scorer, Row(f"tabular {table}", scorer))
             row.micro.append(100 * auc)
             row.macro.append(100 * auc)
             row.seconds.append(seconds)
@@ -305,18 +360,24 @@ def print_table(rows: list[Row]) -> None:
     scorers = list(dict.fromkeys(r.scorer for r in rows))
     datasets = list(dict.fromkeys(r.dataset for r in rows))
     index = {(r.dataset, r.scorer): r for r in rows}
-    print("| dataset | " + " | ".join(scorers) + " |")
-    print("|---|" + "---|" * len(scorers))
-    for dataset in datasets:
-        cells = []
-        for scorer in scorers:
-            row = index.get((dataset, scorer))
-            cells.append("–" if row is None else f"{row.cell(row.micro)} / {row.cell(row.macro)}")
-        print(f"| {dataset} | " + " | ".join(cells) + " |")
+
+    def table(datasets: list[str], text: Callable[[Row], str]) -> None:
+        print("| dataset | " + " | ".join(scorers) + " |")
+        print("|---|" + "---|" * len(scorers))
+        for dataset in datasets:
+            row = [index.get((dataset, scorer)) for scorer in scorers]
+            print(f"| {dataset} | " + " | ".join("–" if r is None else text(r) for r in row) + " |")
+
+    table(datasets, lambda r: f"{r.cell(r.micro)} / {r.cell(r.macro)}")
     if len(datasets) > 1 and all(d.startswith("tabular") for d in datasets):
         means = [np.mean([np.mean(index[d, s].micro) for d in datasets if (d, s) in index]) for s in scorers]
         print("| **mean** | " + " | ".join(f"**{m:.1f}**" for m in means) + " |")
-    print("\nmicro / macro AUC (%); MULDE: mean ± std over seeds. Fit seconds per scorer (all feature types):")
+    print("\nmicro / macro frame AUC (%; tables: ROC-AUC); MULDE: mean ± std over seeds.")
+    with_objects = [d for d in datasets if any(r.objects for r in rows if r.dataset == d)]
+    if with_objects:
+        print("\nObject AUC (%): the inserted sprite's boxes against every other test box, before any frame step:\n")
+        table(with_objects, lambda r: r.cell(r.objects) if r.objects else "–")
+    print("\nFit seconds per scorer (all feature types):")
     for scorer in scorers:
         seconds = [np.mean(r.seconds) for r in rows if r.scorer == scorer and np.mean(r.seconds) > 0]
         if seconds:
@@ -345,6 +406,9 @@ def main() -> None:
     parser.add_argument("--paper-budget", type=int, default=1000, help="max optimiser steps for the paper recipe")
     parser.add_argument("--datasets", nargs="+", default=["tabular", "vtest-weightfree", "vtest-yolo"])
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=TABLES, help="which outlier tables")
+    parser.add_argument(
+        "--calibration", nargs="+", default=["minmax"], choices=CALIBRATIONS, help="video: scale of the type sum"
+    )
     parser.add_argument("--mulde", nargs="*", default=[], help="MULDE overrides for a study, e.g. max_steps=4000")
     args = parser.parse_args()
     args.mulde = parse_mulde(args.mulde)
@@ -353,7 +417,7 @@ def main() -> None:
     print(f"MULDE defaults{' with ' + str(args.mulde) if args.mulde else ''}, seeds {args.seeds}\n", flush=True)
     if "tabular" in args.datasets:
         print_table(run_tables(args))
-    bench_root = generate(args.assets / "video" / "vtest.avi", args.cache / "vtest_bench")
+    bench_root = generate(args.assets / "video" / "vtest.avi", bench_folder(args.cache))
     for name in [d for d in args.datasets if d.startswith("vtest-")]:
         types, labels = video_features(bench_root, vtest_preset(name, args), args.cache, name)
         print_table(run_video(name, types, labels, args))

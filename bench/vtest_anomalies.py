@@ -6,8 +6,9 @@ Writes the generic folder layout (``OUT_DIR/{train,test}/<video>/<frame>.jpg`` +
 
 * train: the first ``train_frames`` frames of vtest in clips of ``clip_frames`` (real people walking,
   nothing inserted: normal by definition);
-* test: the remaining frames in clips of ``clip_frames``; each clip gets one inserted anomaly, visible on
-  the frames ``labels.csv`` lists, on top of the real, normal scene of that clip.
+* test: the remaining frames in segments of ``clip_frames``; each segment is written once per anomaly kind
+  (25 clips), each copy with one inserted anomaly visible on the frames ``labels.csv`` lists, on top of
+  the real, normal scene of that segment; ``boxes.csv`` gives the sprite's box on each of those frames.
 
 Every anomaly is a real person (or vehicle) cut from a *training* frame with a soft foreground mask and
 pasted moving through a test clip, chosen so that object-level features must catch it and a global
@@ -35,6 +36,8 @@ import cv2
 import numpy as np
 
 ANOMALIES = ("fast", "offlimits", "large", "against", "loiter")
+#: Bumped whenever the generated frames change, so that a cache of an older benchmark is never reused.
+VERSION = 2
 _FG_THRESHOLD = 30  # max |frame − background| over channels that counts as foreground (uint8)
 
 
@@ -174,32 +177,36 @@ def measure_scene(train: np.ndarray, background: np.ndarray) -> Scene:
     return Scene(width, height, walk_speed, person_sprites(train, background, 4), van, lawn_y, centre, direction)
 
 
-def anomaly_path(kind: str, scene: Scene, n_frames: int) -> tuple[Sprite, Path2D]:
-    """The sprite and its per-frame positions for one anomaly in a clip of ``n_frames``."""
+def anomaly_path(kind: str, scene: Scene, n_frames: int, variant: int = 0) -> tuple[Sprite, Path2D]:
+    """The sprite and its per-frame positions for one anomaly in a clip of ``n_frames``.
+
+    ``variant`` (0–4, one per test segment) changes which real person is pasted and where the anomaly
+    runs, within the region that defines it (the lawn, the lane, the plaza), so the five instances of one
+    kind are not five copies of one example.
+    """
     w, h, speed = scene.width, scene.height, scene.walk_speed
     start, length = n_frames // 4, n_frames // 2
-    plaza_y = 0.62 * h
+    plaza_y = (0.56 + 0.03 * variant) * h
+    person = scene.people[(ANOMALIES.index(kind) + variant) % len(scene.people)]  # unused by "large"
     if kind == "fast":
         span = 5 * speed * length
-        return scene.people[0], straight(start, length, (w / 2 - span / 2, plaza_y), (w / 2 + span / 2, plaza_y))
+        return person, straight(start, length, (w / 2 - span / 2, plaza_y), (w / 2 + span / 2, plaza_y))
     if kind == "offlimits":
-        span = speed * length
-        y = scene.lawn_y
-        return scene.people[1], straight(start, length, (0.15 * w, y), (0.15 * w + span, y))
+        span, x = speed * length, (0.08 + 0.1 * variant) * w
+        return person, straight(start, length, (x, scene.lawn_y), (x + span, scene.lawn_y))
     if kind == "large":
-        span = speed * length
+        span, x = speed * length, (0.2 + 0.05 * variant) * w
         van = scene.van.scaled(3.0)
-        return van, straight(start, length, (0.3 * w, plaza_y + 0.1 * h), (0.3 * w + span, plaza_y + 0.1 * h))
+        return van, straight(start, length, (x, plaza_y + 0.1 * h), (x + span, plaza_y + 0.1 * h))
     if kind == "against":
         span = speed * length * (-scene.lane_direction)
         cx, cy = scene.lane_centre
-        person = scene.people[2]
         a = (cx - span[0] / 2, cy - span[1] / 2 + person.alpha.shape[0] / 2)
         return person, straight(start, length, a, (a[0] + span[0], a[1] + span[1]))
     if kind == "loiter":
         t = np.arange(length)
-        centres = np.column_stack([0.45 * w + 0.5 * np.sin(t / 3), np.full(length, plaza_y)])
-        return scene.people[3], Path2D(start, centres)
+        centres = np.column_stack([(0.35 + 0.05 * variant) * w + 0.5 * np.sin(t / 3), np.full(length, plaza_y)])
+        return person, Path2D(start, centres)
     raise ValueError(f"unknown anomaly {kind!r}; choose from {ANOMALIES}")
 
 
@@ -214,8 +221,20 @@ def write_clip(folder: Path, frames: np.ndarray) -> None:
         cv2.imwrite(str(folder / f"{index:04d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
 
 
+def sprite_box(sprite: Sprite, centre: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the pasted sprite, clipped to the frame (the same anchoring as ``paste``)."""
+    h, w = sprite.alpha.shape
+    x0, y0 = round(centre[0] - w / 2), round(centre[1] - h)
+    return max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
+
+
 def generate(video: Path, out: Path, *, width: int = 384, train_frames: int = 480, clip_frames: int = 60) -> Path:
-    """Write the benchmark under ``out``; returns ``out``. Does nothing if ``out/labels.csv`` exists."""
+    """Write the benchmark under ``out``; returns ``out``. Does nothing if ``out/labels.csv`` exists.
+
+    Every anomaly kind is inserted into every test segment (5 kinds × 5 segments = 25 test clips), each
+    time as another variant; ``boxes.csv`` lists the pasted sprite's box on every frame it is visible, for
+    object-level evaluation.
+    """
     if (out / "labels.csv").is_file():
         return out
     frames = read_frames(video, width)
@@ -224,18 +243,33 @@ def generate(video: Path, out: Path, *, width: int = 384, train_frames: int = 48
     scene = measure_scene(train, background)
     for index, (a, b) in enumerate(clips(0, train_frames, 80)):
         write_clip(out / "train" / f"train_{index:02d}", frames[a:b])
-    rows = []
-    for index, ((a, b), kind) in enumerate(zip(clips(train_frames, len(frames), clip_frames), ANOMALIES, strict=False)):
-        clip = frames[a:b].copy()
-        sprite, path = anomaly_path(kind, scene, len(clip))
-        visible = [path.start + i for i, c in enumerate(path.centres) if paste(clip[path.start + i], sprite, c)]
-        video_id = f"test_{index:02d}_{kind}"
-        write_clip(out / "test" / video_id, clip)
-        rows.append((video_id, min(visible), max(visible)))
-    with open(out / ".labels.csv.tmp", "w", newline="") as handle:
-        csv.writer(handle).writerows([("video_id", "start_frame", "end_frame"), *rows])
-    os.replace(out / ".labels.csv.tmp", out / "labels.csv")
+    labels, boxes = [], []
+    for segment, (a, b) in enumerate(clips(train_frames, len(frames), clip_frames)):
+        for kind in ANOMALIES:
+            clip = frames[a:b].copy()
+            sprite, path = anomaly_path(kind, scene, len(clip), variant=segment)
+            video_id = f"test_{segment:02d}_{kind}"
+            for offset, centre in enumerate(path.centres):
+                if paste(clip[path.start + offset], sprite, centre):
+                    boxes.append((video_id, path.start + offset, *sprite_box(sprite, centre, width, clip.shape[1])))
+            visible = [row[1] for row in boxes if row[0] == video_id]
+            write_clip(out / "test" / video_id, clip)
+            labels.append((video_id, min(visible), max(visible)))
+    _write_csv(out / "boxes.csv", [("video_id", "frame", "x0", "y0", "x1", "y1"), *boxes])
+    _write_csv(out / "labels.csv", [("video_id", "start_frame", "end_frame"), *labels])  # last: marks completion
     return out
+
+
+def bench_folder(cache: Path) -> Path:
+    """Where ``bench/quality.py --cache CACHE`` writes this version of the benchmark."""
+    return cache / f"vtest_bench_v{VERSION}"
+
+
+def _write_csv(path: Path, rows: list[tuple]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    os.replace(temporary, path)
 
 
 def main() -> None:

@@ -4,6 +4,10 @@ AI-VAD min-max scales each feature type's frame scores with statistics of that t
 scores: the minimum and the 99.9th percentile (velocity, pose) or the maximum (deep). The calibrated
 types are then summed. A frame where a type has no object gets the calibrated value ``empty_fill``
 (0 = the training minimum, as AI-VAD does for frames without poses).
+
+``ExceedanceCalibration`` is the scale-free alternative: a score becomes the surprise −log p of its
+conformal p-value among the training scores, so the sum over types is Fisher's combination and no type's
+score units (a log-density grows with the squared distance, a kNN distance linearly) can dominate it.
 """
 
 from __future__ import annotations
@@ -50,8 +54,35 @@ class Calibration:
         return (np.asarray(scores, dtype=np.float64) - self.low) / (self.high - self.low)
 
 
+@dataclass(frozen=True, eq=False)
+class ExceedanceCalibration:
+    """s ↦ −log p with p = (1 + #{training scores ≥ s}) / (n + 1), the conformal p-value of s.
+
+    0 at or below the training minimum, log(n + 1) above the training maximum; monotone, so the ranking
+    within one type is unchanged and only the scale the types are summed on differs from ``Calibration``.
+    """
+
+    reference: np.ndarray  # the training scores, sorted ascending
+
+    @classmethod
+    def fit(cls, train_scores: np.ndarray, upper: float | str = 99.9, *, name: str = "scores") -> ExceedanceCalibration:
+        """``upper`` is accepted for the same call as ``Calibration.fit`` and unused: every score counts."""
+        train_scores = np.asarray(train_scores, dtype=np.float64).ravel()
+        if train_scores.size == 0 or not np.isfinite(train_scores).all():
+            raise ValueError(f"{name}: calibration needs finite training scores, got {train_scores.size} values")
+        return cls(np.sort(train_scores))
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float64)
+        at_least = len(self.reference) - np.searchsorted(self.reference, scores, side="left")
+        surprise = -np.log((1.0 + at_least) / (len(self.reference) + 1.0))
+        return np.where(np.isnan(scores), np.nan, surprise)
+
+
 def fuse_calibrated(
-    frame_scores: Mapping[str, np.ndarray], calibrations: Mapping[str, Calibration], empty_fill: float = 0.0
+    frame_scores: Mapping[str, np.ndarray],
+    calibrations: Mapping[str, Calibration | ExceedanceCalibration],
+    empty_fill: float = 0.0,
 ) -> np.ndarray:
     """Sum of the calibrated per-type frame scores; NaN (a frame with no object of that type) → ``empty_fill``."""
     if not frame_scores:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mulde_vad.models.calibration import Calibration, fuse_calibrated
+from mulde_vad.models.calibration import Calibration, ExceedanceCalibration, fuse_calibrated
 from mulde_vad.models.frame_scores import object_to_frame_scores
 from mulde_vad.models.smoothing import smooth_scores, smooth_videos
 
@@ -27,6 +27,25 @@ def test_calibration_uses_min_and_percentile_or_max_of_training_scores() -> None
     assert Calibration.fit(train, "max").high == 1000.0
     with pytest.raises(ValueError, match="pose: training scores are constant"):
         Calibration.fit(np.ones(5), name="pose")
+
+
+def test_exceedance_calibration_is_the_conformal_surprise_and_ignores_score_units() -> None:
+    train = np.array([3.0, 1.0, 2.0, 4.0])  # n = 4
+    calibration = ExceedanceCalibration.fit(train)
+    # p = (1 + #{train ≥ s}) / 5: s ≤ 1 → 5/5, s = 2.5 → 3/5, s = 4 → 2/5, s > 4 → 1/5.
+    expected = -np.log([1.0, 1.0, 3 / 5, 2 / 5, 1 / 5, 1 / 5])
+    np.testing.assert_allclose(calibration.transform(np.array([0.0, 1.0, 2.5, 4.0, 4.5, 1e9])), expected)
+    assert np.isnan(calibration.transform(np.array([np.nan])))[0]
+    # A monotone change of units (a squared distance instead of a distance) calibrates to the same values.
+    squared = ExceedanceCalibration.fit(train**2)
+    np.testing.assert_allclose(
+        squared.transform(np.array([2.5, 4.5]) ** 2), calibration.transform(np.array([2.5, 4.5]))
+    )
+    # One type with heavy-tailed units cannot outvote another: both fused terms are at most log(n + 1).
+    fused = fuse_calibrated({"a": np.array([1e12]), "b": np.array([0.0])}, {"a": calibration, "b": calibration})
+    assert fused[0] == pytest.approx(np.log(5))
+    with pytest.raises(ValueError, match="pose: calibration needs finite"):
+        ExceedanceCalibration.fit(np.array([1.0, np.inf]), name="pose")
 
 
 def test_fusion_sums_calibrated_types_and_fills_empty_frames_with_training_minimum() -> None:
