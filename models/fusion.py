@@ -2,13 +2,15 @@
 
 * ``"gmm"``: the paper's fusion, a full-covariance GMM on the raw training z, scored by its negative
   log-likelihood (method of the official code; ``reg_covar`` escalated only as far as needed).
-* ``"robust"`` (our default): the same GMM idea made safe for real features, where the L scores are
+* ``"robust"``: the same GMM idea made safe for real features, where the L scores are
   nearly collinear. A full-covariance Gaussian turns the tiny spread off their common line into
   unit-variance directions, so it rewards minute deviations there instead of anomalies. Robust fusion
   standardises z with training statistics, keeps only the principal directions that carry
   ``variance_kept`` of the training variance, shrinks the covariance towards the identity and picks
   the number of components by BIC.
-* ``"max"`` / ``"mean"``: the official code's aggregates over σ of the standardised scores.
+* ``"max"`` (our default) / ``"mean"``: the official code's aggregates over σ of the scores standardised
+  with training statistics. The max flags a sample that is unlikely at any one scale; on the real-footage
+  benchmark (bench/quality.py) it is the best fusion of every fused video row.
 
 Every fusion is a small estimator (``fit(z)``, ``score(z)`` → anomaly score, higher = more anomalous)
 whose state is a dict of plain arrays (``state()`` / ``from_state``), so a saved or exported model

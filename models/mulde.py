@@ -87,8 +87,9 @@ class MULDE(BaseEstimator):
         layernorm, dropout: optional LayerNorm / Dropout in every hidden block.
         parametrization: "log_density" is MULDE; "score" is the MSMA baseline, a network that outputs
             the score directly and is scored by its squared norm ‖s(x, σ_i)‖² per level.
-        fusion: how the L scale scores become one score: "robust" (standardise, PCA, shrunk GMM with k by
-            BIC), "gmm" (the paper's GMM on raw scores), "max" or "mean" (standardised aggregates).
+        fusion: how the L scale scores become one score: "max" (the largest of the scale scores standardised
+            with training statistics), "mean", "robust" (standardise, PCA, shrunk GMM with k by BIC) or
+            "gmm" (the paper's GMM on raw scores).
         gmm_components: the GMM's components ("gmm"), or the most BIC may choose ("robust").
         fusion_holdout: fraction of the training rows withheld from the network and used to fit the
             fusion, whose scores on rows the network has seen are optimistic (0 = fit on all rows).
@@ -126,7 +127,7 @@ class MULDE(BaseEstimator):
         layernorm: bool = False,
         dropout: float = 0.0,
         parametrization: Parametrization = "log_density",
-        fusion: FusionName = "robust",
+        fusion: FusionName = "max",
         gmm_components: int = 5,
         fusion_holdout: float = 0.0,
         scoring_batch_size: int = 1024,

@@ -74,8 +74,11 @@ def training_inputs(store: FeatureStore, source: FeatureSource, train_ids: Seque
 
 
 def train_key(source: FeatureSource, mulde_params: Mapping[str, Any], inputs: str = "") -> dict[str, Any]:
+    """Keyed by every MULDE parameter as the estimator resolves it, the defaults included: a changed
+    default (a new fusion, say) is a new model, never one trained under the old default."""
     upstream = {"stage": source.stage, "config": config_hash(source.config), "feature": source.key, "inputs": inputs}
-    return stage_key(STAGE, {"mulde": dict(mulde_params), "upper": source.upper}, upstream)
+    resolved = MULDE(**mulde_params).get_params()
+    return stage_key(STAGE, {"mulde": resolved, "upper": source.upper}, upstream)
 
 
 def _load_saved(source: FeatureSource, model_path: Path, calibration_path: Path) -> TrainedModel | None:

@@ -11,7 +11,7 @@ import pytest
 from mulde_vad.models import MULDE
 from mulde_vad.models.score_store import FeatureSource
 from mulde_vad.storage import BoxSource, FeatureStore, ObjectChunk, ObjectTable, ShardWriter, make_provenance
-from mulde_vad.tasks.train import RetrainWarning, train_feature
+from mulde_vad.tasks.train import RetrainWarning, train_feature, train_key
 
 TINY = {"hidden_units": [16, 16], "epochs": 2, "batch_size": 64, "n_scales": 4, "gmm_components": 1, "device": "cpu"}
 
@@ -93,3 +93,12 @@ def test_scale_scores_extra_memory_does_not_grow_with_n() -> None:
     extra_small, extra_large = _extra_peak_bytes(model, small), _extra_peak_bytes(model, large)
     assert extra_large < 0.5 * large.nbytes  # one full-size float64 copy alone would be 2x the input
     assert extra_large < 1.5 * extra_small + (1 << 20)
+
+
+def test_model_key_holds_every_resolved_parameter_so_a_changed_default_is_a_new_model() -> None:
+    source = FeatureSource("velocity", "extract", {"preset": "weightfree"})
+    default_fusion = MULDE().fusion
+    other_fusion = "robust" if default_fusion != "robust" else "max"
+    assert train_key(source, {}) == train_key(source, {"fusion": default_fusion})  # same model, same key
+    assert train_key(source, {})["config"]["mulde"]["fusion"] == default_fusion  # the default is in the key
+    assert train_key(source, {}) != train_key(source, {"fusion": other_fusion})
