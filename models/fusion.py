@@ -10,7 +10,7 @@
   the number of components by BIC.
 * ``"max"`` (our default) / ``"mean"``: the official code's aggregates over σ of the scores standardised
   with training statistics. The max flags a sample that is unlikely at any one scale; on the real-footage
-  benchmark (bench/quality.py) it is the best fusion of every fused video row.
+  benchmark (bench/quality.py) it beats the robust GMM on every fused video row.
 
 Every fusion is a small estimator (``fit(z)``, ``score(z)`` → anomaly score, higher = more anomalous)
 whose state is a dict of plain arrays (``state()`` / ``from_state``), so a saved or exported model
