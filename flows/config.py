@@ -61,7 +61,7 @@ class ExtractionSettings(_Strict):
 
 class MuldeSettings(_Strict):
     """``mulde_vad.MULDE`` parameters. ``recipe`` picks the starting point: "default" (the estimator's own
-    defaults: a fixed step budget with warm-up + cosine, σ_high from the data, the max over standardised
+    defaults: a fixed step budget with warm-up + cosine, σ_high from the data, robust fusion of the
     scale scores) or "paper" (the paper's exact recipe: 2 × 4096, constant 4e-5, batch 2048, 1000 epochs,
     σ_high = 1, GMM on raw scale scores); every field set here overrides the recipe."""
 

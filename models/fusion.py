@@ -2,15 +2,13 @@
 
 * ``"gmm"``: the paper's fusion, a full-covariance GMM on the raw training z, scored by its negative
   log-likelihood (method of the official code; ``reg_covar`` escalated only as far as needed).
-* ``"robust"``: the same GMM idea made safe for real features, where the L scores are
+* ``"robust"`` (our default): the same GMM idea made safe for real features, where the L scores are
   nearly collinear. A full-covariance Gaussian turns the tiny spread off their common line into
   unit-variance directions, so it rewards minute deviations there instead of anomalies. Robust fusion
   standardises z with training statistics, keeps only the principal directions that carry
   ``variance_kept`` of the training variance, shrinks the covariance towards the identity and picks
   the number of components by BIC.
-* ``"max"`` (our default) / ``"mean"``: the official code's aggregates over σ of the scores standardised
-  with training statistics. The max flags a sample that is unlikely at any one scale; on the real-footage
-  benchmark (bench/quality.py) it beats the robust GMM on every fused video row.
+* ``"max"`` / ``"mean"``: the official code's aggregates over σ of the standardised scores.
 
 Every fusion is a small estimator (``fit(z)``, ``score(z)`` → anomaly score, higher = more anomalous)
 whose state is a dict of plain arrays (``state()`` / ``from_state``), so a saved or exported model
@@ -131,6 +129,7 @@ class GMMFusion(_PlainState):
 
     n_components: int = 5
     random_state: int | None = 0
+
     def fit(self, z: np.ndarray) -> GMMFusion:
         gmm = fit_gaussian_mixture(z, self.n_components, self.random_state)
         self.state_ = {**_gmm_state(gmm), "reg_covar": np.asarray(gmm.reg_covar)}
@@ -156,6 +155,7 @@ class RobustGMMFusion(_PlainState):
     variance_kept: float = 0.99
     shrinkage: float = 1e-2
     random_state: int | None = 0
+
     def fit(self, z: np.ndarray) -> RobustGMMFusion:
         z = _check(z)
         mean, std = z.mean(axis=0), z.std(axis=0) + _STD_EPS
@@ -189,6 +189,7 @@ class AggregateFusion(_PlainState):
     """Max or mean over σ of the scale scores standardised with training statistics."""
 
     how: Literal["max", "mean"] = "max"
+
     def fit(self, z: np.ndarray) -> AggregateFusion:
         z = _check(z)
         self.state_ = {"mean": z.mean(axis=0), "std": z.std(axis=0) + _STD_EPS, "how": np.asarray(self.how)}

@@ -8,8 +8,8 @@ The loss, noise schedule, regulariser and multiscale scoring are the paper's. Th
 chosen on the real-data study of bench/quality.py (docs/method.md): a budget in optimiser steps with
 warm-up + cosine decay instead of 1000 epochs at a constant 4e-5; σ_high set from the data so that the
 noise covers every training distance (the paper's 1.0 leaves far anomalies to the network's
-extrapolation); and the max over standardised scale scores instead of a GMM on raw, nearly collinear
-scale scores. ``MULDE(**PAPER_RECIPE)`` is the paper's exact recipe.
+extrapolation); and a GMM on standardised, PCA-reduced scale scores with shrunk covariances instead of
+one on the raw, nearly collinear scale scores. ``MULDE(**PAPER_RECIPE)`` is the paper's exact recipe.
 """
 
 from __future__ import annotations
@@ -87,9 +87,8 @@ class MULDE(BaseEstimator):
         layernorm, dropout: optional LayerNorm / Dropout in every hidden block.
         parametrization: "log_density" is MULDE; "score" is the MSMA baseline, a network that outputs
             the score directly and is scored by its squared norm ‖s(x, σ_i)‖² per level.
-        fusion: how the L scale scores become one score: "max" (the largest of the scale scores standardised
-            with training statistics), "mean", "robust" (standardise, PCA, shrunk GMM with k by BIC) or
-            "gmm" (the paper's GMM on raw scores).
+        fusion: how the L scale scores become one score: "robust" (standardise, PCA, shrunk GMM with k by
+            BIC), "gmm" (the paper's GMM on raw scores), "max" or "mean" (standardised aggregates).
         gmm_components: the GMM's components ("gmm"), or the most BIC may choose ("robust").
         fusion_holdout: fraction of the training rows withheld from the network and used to fit the
             fusion, whose scores on rows the network has seen are optimistic (0 = fit on all rows).
@@ -127,7 +126,7 @@ class MULDE(BaseEstimator):
         layernorm: bool = False,
         dropout: float = 0.0,
         parametrization: Parametrization = "log_density",
-        fusion: FusionName = "max",
+        fusion: FusionName = "robust",
         gmm_components: int = 5,
         fusion_holdout: float = 0.0,
         scoring_batch_size: int = 1024,
