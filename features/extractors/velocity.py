@@ -16,6 +16,7 @@ import torch
 
 from mulde_vad.features.batch import ObjectBatch
 from mulde_vad.features.crops import crop_boxes
+from mulde_vad.features.detection import PERSON
 from mulde_vad.features.extractors import register
 
 
@@ -46,6 +47,6 @@ class VelocityExtractor:
         hist = orientation_histogram(flow, self.dim)
         heights = np.full(len(boxes), float(batch.frames.shape[1]))
         if self.height_norm:
-            heights = np.where(batch.objects.class_id == 0, np.maximum(boxes[:, 3] - boxes[:, 1], 1.0), heights)
+            heights = np.where(batch.objects.class_id == PERSON, np.maximum(boxes[:, 3] - boxes[:, 1], 1.0), heights)
         hist = hist / torch.as_tensor(heights, dtype=hist.dtype, device=hist.device)[:, None]
         return hist.cpu().numpy()
