@@ -18,9 +18,9 @@ Datasets (all real; nothing here is synthetic):
 
 Scorers, all fitted on the same training features (standardised with training statistics):
 
-* ``MULDE``: the estimator's defaults (a fixed budget of optimiser steps, the max fusion), mean ± std over
-  ``--seeds``; the same networks are also scored with every other fusion (``MULDE robust``, the paper's
-  GMM on raw scale scores ``MULDE gmm``, ``MULDE mean``), so the fusion comparison costs no extra training;
+* ``MULDE``: the estimator's defaults (a fixed budget of optimiser steps, robust fusion), mean ± std over
+  ``--seeds``; the same networks are also scored with every other fusion (the paper's GMM on raw scale
+  scores ``MULDE gmm``, ``MULDE max``, ``MULDE mean``), so the fusion comparison costs no extra training;
 * ``MULDE paper``: the paper's recipe (``PAPER_RECIPE``) where ``--paper-budget`` steps allow it;
 * ``1-NN`` (AI-VAD's pose/deep scorer) and ``kNN-5`` (mean distance to the 5 nearest training rows);
   training scores for calibration are leave-one-out;
@@ -231,25 +231,44 @@ class VideoAUC:
     objects: float  # object ROC-AUC: sprite boxes against all other test boxes (NaN for the fused score)
 
 
+@dataclass(frozen=True)
+class TypeScores:
+    """One fitted scorer's object scores on one feature type: training rows (for calibration), test rows per video."""
+
+    train: np.ndarray
+    test: dict[str, np.ndarray]
+
+
+def score_types(fitted: Mapping[str, object], types: Mapping[str, VideoFeatures]) -> dict[str, TypeScores]:
+    """Score every feature type once; every calibration is then evaluated on these scores."""
+    out = {}
+    for name, data in types.items():
+        scale = standardiser(data.train)
+        scorer = fitted[name]
+        train = getattr(scorer, "train_scores_", None)
+        train = scorer.score(scale(data.train)) if train is None else train
+        test = {v: scorer.score(scale(t.rows)) if len(t.rows) else np.zeros(0) for v, t in data.test.items()}
+        out[name] = TypeScores(train, test)
+    return out
+
+
 def video_auc(
-    fitted: Mapping[str, object],
+    scores: Mapping[str, TypeScores],
     types: Mapping[str, VideoFeatures],
     labels: Mapping[str, np.ndarray],
     calibration: str = "minmax",
 ) -> dict[str, VideoAUC]:
-    """Frame (micro, macro) and object AUC per feature type, and frame AUC fused, for one scorer per type."""
+    """Frame (micro, macro) and object AUC per feature type, and frame AUC fused, from one scorer's scores."""
     calibrator = CALIBRATIONS[calibration]
     calibrations, frames, objects = {}, {}, {}
     for name, data in types.items():
-        scale = standardiser(data.train)
-        scorer = fitted[name]
-        train_scores = getattr(scorer, "train_scores_", None)
-        train_scores = scorer.score(scale(data.train)) if train_scores is None else train_scores
-        calibrations[name] = calibrator.fit(train_scores, data.upper, name=name)
-        scores = {v: scorer.score(scale(t.rows)) if len(t.rows) else np.zeros(0) for v, t in data.test.items()}
-        frames[name] = {v: object_to_frame_scores(t.frame_index, scores[v], t.n_frames) for v, t in data.test.items()}
+        typed = scores[name]
+        calibrations[name] = calibrator.fit(typed.train, data.upper, name=name)
+        frames[name] = {
+            v: object_to_frame_scores(t.frame_index, typed.test[v], t.n_frames) for v, t in data.test.items()
+        }
         is_anomaly = np.concatenate([t.is_anomaly for t in data.test.values()])
-        objects[name] = 100 * roc_auc_score(is_anomaly, np.concatenate(list(scores.values())))
+        objects[name] = 100 * roc_auc_score(is_anomaly, np.concatenate([typed.test[v] for v in data.test]))
     out = {}
     for name in types:
         raw = {v: fuse_calibrated({name: s}, {name: calibrations[name]}) for v, s in frames[name].items()}
@@ -295,9 +314,10 @@ def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, ar
     rows: dict[tuple[str, str], Row] = {}
 
     def record(scorer: str, fitted: Mapping[str, object], seconds: float) -> None:
+        scores = score_types(fitted, types)
         for calibration in args.calibration:
             suffix = "" if calibration == "minmax" else f" ({calibration})"
-            for feature, auc in video_auc(fitted, types, labels, calibration).items():
+            for feature, auc in video_auc(scores, types, labels, calibration).items():
                 dataset = f"{name} {feature}{suffix}"
                 row = rows.setdefault((dataset, scorer), Row(dataset, scorer))
                 row.micro.append(auc.micro)
