@@ -133,9 +133,8 @@ def straight(start: int, n: int, a: tuple[float, float], b: tuple[float, float])
 
 def paste(frame: np.ndarray, sprite: Sprite, centre: np.ndarray) -> bool:
     """Alpha-blend ``sprite`` centred (bottom-centre anchored) at ``centre``; False if it lies outside."""
-    h, w = sprite.alpha.shape
-    x0, y0 = round(centre[0] - w / 2), round(centre[1] - h)
-    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + w, frame.shape[1]), min(y0 + h, frame.shape[0])
+    x0, y0 = _top_left(sprite, centre)
+    fx0, fy0, fx1, fy1 = sprite_box(sprite, centre, frame.shape[1], frame.shape[0])
     if fx0 >= fx1 or fy0 >= fy1:
         return False
     alpha = sprite.alpha[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0, None]
@@ -143,6 +142,19 @@ def paste(frame: np.ndarray, sprite: Sprite, centre: np.ndarray) -> bool:
     region = frame[fy0:fy1, fx0:fx1].astype(np.float32)
     frame[fy0:fy1, fx0:fx1] = (alpha * patch + (1 - alpha) * region).round().astype(np.uint8)
     return True
+
+
+def sprite_box(sprite: Sprite, centre: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the pasted sprite, clipped to a ``width`` × ``height`` frame."""
+    x0, y0 = _top_left(sprite, centre)
+    h, w = sprite.alpha.shape
+    return max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
+
+
+def _top_left(sprite: Sprite, centre: np.ndarray) -> tuple[int, int]:
+    """The sprite's top-left pixel when its bottom centre sits at ``centre``."""
+    h, w = sprite.alpha.shape
+    return round(centre[0] - w / 2), round(centre[1] - h)
 
 
 @dataclass(frozen=True)
@@ -221,13 +233,6 @@ def write_clip(folder: Path, frames: np.ndarray) -> None:
         cv2.imwrite(str(folder / f"{index:04d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
 
 
-def sprite_box(sprite: Sprite, centre: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) of the pasted sprite, clipped to the frame (the same anchoring as ``paste``)."""
-    h, w = sprite.alpha.shape
-    x0, y0 = round(centre[0] - w / 2), round(centre[1] - h)
-    return max(x0, 0), max(y0, 0), min(x0 + w, width), min(y0 + h, height)
-
-
 def generate(video: Path, out: Path, *, width: int = 384, train_frames: int = 480, clip_frames: int = 60) -> Path:
     """Write the benchmark under ``out``; returns ``out``. Does nothing if ``out/labels.csv`` exists.
 
@@ -249,12 +254,13 @@ def generate(video: Path, out: Path, *, width: int = 384, train_frames: int = 48
             clip = frames[a:b].copy()
             sprite, path = anomaly_path(kind, scene, len(clip), variant=segment)
             video_id = f"test_{segment:02d}_{kind}"
-            for offset, centre in enumerate(path.centres):
-                if paste(clip[path.start + offset], sprite, centre):
-                    boxes.append((video_id, path.start + offset, *sprite_box(sprite, centre, width, clip.shape[1])))
-            visible = [row[1] for row in boxes if row[0] == video_id]
+            visible = []
+            for frame, centre in enumerate(path.centres, start=path.start):
+                if paste(clip[frame], sprite, centre):
+                    visible.append((video_id, frame, *sprite_box(sprite, centre, width, clip.shape[1])))
             write_clip(out / "test" / video_id, clip)
-            labels.append((video_id, min(visible), max(visible)))
+            boxes.extend(visible)
+            labels.append((video_id, visible[0][1], visible[-1][1]))
     _write_csv(out / "boxes.csv", [("video_id", "frame", "x0", "y0", "x1", "y1"), *boxes])
     _write_csv(out / "labels.csv", [("video_id", "start_frame", "end_frame"), *labels])  # last: marks completion
     return out
