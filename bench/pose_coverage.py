@@ -10,12 +10,11 @@ person row without a pose is one whose pose-presence score fell below the thresh
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 from real_assets import vtest_config
-from vtest_anomalies import bench_folder
+from vtest_anomalies import add_location_arguments, bench_folder
 
 from mulde_vad.datasets.folder import FolderDataset
 from mulde_vad.features.detection import PERSON
@@ -49,8 +48,7 @@ def coverage(assets: Path, cache: Path) -> dict[str, dict[str, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assets", type=Path, default=Path(os.environ.get("MULDE_VAD_ASSETS", "assets")))
-    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("MULDE_VAD_CACHE", ".cache/quality")))
+    add_location_arguments(parser)
     args = parser.parse_args()
     for split, c in coverage(args.assets, args.cache).items():
         print(

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -50,7 +49,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import NearestNeighbors
 from tabular import DATASETS as TABLES
 from tabular import load_arff, one_class_split
-from vtest_anomalies import bench_folder, generate
+from vtest_anomalies import add_location_arguments, bench_folder, generate
 
 from mulde_vad.datasets.folder import FolderDataset
 from mulde_vad.models.calibration import Calibration, ExceedanceCalibration, fuse_calibrated
@@ -420,8 +419,7 @@ def parse_mulde(items: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assets", type=Path, default=Path(os.environ.get("MULDE_VAD_ASSETS", "assets")))
-    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("MULDE_VAD_CACHE", ".cache/quality")))
+    add_location_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--paper-budget", type=int, default=1000, help="max optimiser steps for the paper recipe")
     parser.add_argument("--datasets", nargs="+", default=["tabular", "vtest-weightfree", "vtest-yolo"])

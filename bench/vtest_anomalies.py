@@ -271,6 +271,14 @@ def bench_folder(cache: Path) -> Path:
     return cache / f"vtest_bench_v{VERSION}"
 
 
+def add_location_arguments(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    """``--assets`` (the folder holding video/vtest.avi) and, with ``cache``, ``--cache`` (where the benchmark
+    and its feature store live): one default for every script that writes or reads this benchmark."""
+    parser.add_argument("--assets", type=Path, default=Path(os.environ.get("MULDE_VAD_ASSETS", "assets")))
+    if cache:
+        parser.add_argument("--cache", type=Path, default=Path(os.environ.get("MULDE_VAD_CACHE", ".cache/quality")))
+
+
 def _write_csv(path: Path, rows: list[tuple]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "w", newline="") as handle:
@@ -281,7 +289,7 @@ def _write_csv(path: Path, rows: list[tuple]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--assets", type=Path, default=Path(os.environ.get("MULDE_VAD_ASSETS", "assets")))
+    add_location_arguments(parser, cache=False)
     parser.add_argument("--width", type=int, default=384)
     args = parser.parse_args()
     video = args.assets / "video" / "vtest.avi"
