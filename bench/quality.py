@@ -8,8 +8,9 @@ Datasets (all real; nothing here is synthetic):
   protocol of ``bench/tabular.py`` (train on 60% of the inliers). Metric: ROC-AUC (micro = macro).
 * ``vtest-weightfree`` and ``vtest-yolo``: the real-footage benchmark of ``bench/vtest_anomalies.py``
   (vtest.avi cut into normal training clips and 25 test clips, each of 5 anomaly kinds inserted into each
-  of 5 test segments), extracted with the weight-free preset (frame-difference boxes) and with real
-  YOLOv8n boxes + the real ImageNet MobileNetV2 bottleneck. Per feature type and fused: object score →
+  of 5 test segments, in windows that tile the segment so the footage alone cannot predict a label),
+  extracted with the weight-free preset (frame-difference boxes) and with real YOLOv8n boxes + the real
+  ImageNet MobileNetV2 bottleneck. Per feature type and fused: object score →
   frame max → calibration on training scores (``--calibration``: AI-VAD's min-max, or the conformal
   surprise) → sum over types → Gaussian smoothing (σ = 3, fixed in advance) → micro and macro frame AUC.
   Per feature type also the object AUC: the boxes that are the inserted sprite against all other boxes.
