@@ -108,14 +108,18 @@ class Pyod:
 
 
 class MuldeScorer:
-    """A fitted MULDE, scored with its own fusion or another fusion refitted on its training scale scores."""
+    """A fitted MULDE, scored with its own fusion or another fusion refitted on its training scale scores.
+
+    Its own fusion is calibrated as the pipeline does, on ``calibration_scores_`` (the held-out rows' scores
+    with ``--mulde fusion_holdout=…``); a refitted fusion on its in-sample training scores.
+    """
 
     def __init__(self, model: MULDE, fusion: str | None = None) -> None:
         self.model, self.fusion = model, fusion
 
     def fit(self, X: np.ndarray) -> MuldeScorer:
         if self.fusion is None:
-            self.model.fit(X)
+            self.train_scores_ = self.model.fit(X).calibration_scores_
         else:
             self.refit = make_fusion(self.fusion, self.model.gmm_components, self.model.random_state)
             self.refit.fit(self.model.scale_scores(X))

@@ -91,7 +91,8 @@ class MULDE(BaseEstimator):
             BIC), "gmm" (the paper's GMM on raw scores), "max" or "mean" (standardised aggregates).
         gmm_components: the GMM's components ("gmm"), or the most BIC may choose ("robust").
         fusion_holdout: fraction of the training rows withheld from the network and used to fit the
-            fusion, whose scores on rows the network has seen are optimistic (0 = fit on all rows).
+            fusion and to give ``calibration_scores_``: a network's scores on rows it has seen are
+            optimistic (0 = fit on all rows).
         scoring_batch_size: samples per chunk when scoring, bounding memory to about
             scoring_batch_size × n_scales × max(hidden_units) activations.
         precision: "float32", or "bfloat16" autocast (fast on GPUs; scores are checked against fp32 in bench).
@@ -103,7 +104,9 @@ class MULDE(BaseEstimator):
     ``scales_`` (the L test σ), ``fusion_`` (the fitted fusion), ``train_scale_mean_``,
     ``train_scale_std_`` (for ``aggregate_score``), ``loss_history_`` (per-epoch mean DSM, regulariser
     and total loss), ``n_steps_`` (optimiser steps taken), ``training_seconds_`` (wall time of the
-    optimisation loop alone).
+    optimisation loop alone), ``calibration_scores_`` (anomaly scores of the rows the fusion was fitted
+    on: the held-out rows, or all rows when ``fusion_holdout`` is 0; the statistics a pipeline calibrates
+    this model's scores with, like AI-VAD's leave-one-video-out scores; not saved with the model).
     """
 
     def __init__(
@@ -200,6 +203,7 @@ class MULDE(BaseEstimator):
         self.train_scale_mean_ = z_fusion.mean(axis=0)
         self.train_scale_std_ = z_fusion.std(axis=0)
         self.fusion_ = make_fusion(self.fusion, self.gmm_components, self.random_state).fit(z_fusion)
+        self.calibration_scores_ = self.fusion_.score(z_fusion)
         return self
 
     def _n_steps(self, n: int, batch: int) -> int:

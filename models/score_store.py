@@ -31,6 +31,8 @@ from mulde_vad.storage.aivad import AIVAD_FEATURES, AIVAD_STAGE, aivad_config
 
 
 class Estimator(Protocol):
+    calibration_scores_: np.ndarray  # training scores to calibrate with (rows the model did not fit, if any)
+
     def fit(self, X: np.ndarray) -> Estimator: ...
     def anomaly_score(self, X: np.ndarray) -> np.ndarray: ...
     def save(self, path: str | Path) -> None: ...
@@ -93,11 +95,11 @@ def default_estimator(params: Mapping[str, Any] | None = None) -> Callable[[str]
 def fit_feature(
     store: FeatureStore, source: FeatureSource, train_ids: Sequence[str], make_model: Callable[[str], Estimator]
 ) -> FittedFeature:
-    """Fit one model on all training rows of ``source`` and its calibration on their scores."""
+    """Fit one model on all training rows of ``source`` and its calibration on its ``calibration_scores_``."""
     X = stack_features(store.shards(source.stage, source.config, list(train_ids)), source.key)
     X = X[np.isfinite(X).all(axis=1)]  # pose rows of boxes without a matched person are NaN: not observations
     model = make_model(source.name).fit(X)
-    calibration = Calibration.fit(model.anomaly_score(X), source.upper, name=source.name)
+    calibration = Calibration.fit(model.calibration_scores_, source.upper, name=source.name)
     return FittedFeature(source, model, calibration, len(X))
 
 

@@ -73,12 +73,17 @@ def training_inputs(store: FeatureStore, source: FeatureSource, train_ids: Seque
     return config_hash({video: shard_inputs(path) for video, path in zip(train_ids, paths, strict=True)})
 
 
+#: What the calibration statistics are computed from (``MULDE.calibration_scores_``); part of the model key.
+CALIBRATION_SCORES = "scores of the rows the fusion was fitted on (held out from the network if fusion_holdout > 0)"
+
+
 def train_key(source: FeatureSource, mulde_params: Mapping[str, Any], inputs: str = "") -> dict[str, Any]:
     """Keyed by every MULDE parameter as the estimator resolves it, the defaults included: a changed
-    default (a new fusion, say) is a new model, never one trained under the old default."""
+    default (a new fusion, say) is a new model, never one trained under the old default. ``calibration``
+    names the scores the calibration is fitted on, so a calibration from an older rule is never reused."""
     upstream = {"stage": source.stage, "config": config_hash(source.config), "feature": source.key, "inputs": inputs}
     resolved = MULDE(**mulde_params).get_params()
-    return stage_key(STAGE, {"mulde": resolved, "upper": source.upper}, upstream)
+    return stage_key(STAGE, {"mulde": resolved, "upper": source.upper, "calibration": CALIBRATION_SCORES}, upstream)
 
 
 def _load_saved(source: FeatureSource, model_path: Path, calibration_path: Path) -> TrainedModel | None:

@@ -34,6 +34,7 @@ class SquaredDistance:
 
     def fit(self, X: np.ndarray) -> SquaredDistance:
         self.mean_ = X.mean(axis=0)
+        self.calibration_scores_ = self.anomaly_score(X)
         return self
 
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
@@ -155,3 +156,22 @@ def test_nan_pose_rows_are_ignored_for_fitting_and_frame_scores(tmp_path: Path) 
     )
     assert result.metrics["feature_types"]["pose"]["calibration"] == [1.0, 9.0]
     np.testing.assert_allclose(result.raw["te"], [1.0, 0.0, 0.0])
+
+
+class HeldOutDistance(SquaredDistance):
+    """Like ``SquaredDistance``, but calibrates with scores of rows it did not fit: here, twice its own."""
+
+    def fit(self, X: np.ndarray) -> HeldOutDistance:
+        super().fit(X)
+        self.calibration_scores_ = 2 * self.anomaly_score(X)
+        return self
+
+
+def test_the_calibration_comes_from_the_models_calibration_scores(tmp_path: Path) -> None:
+    """A model that held rows out hands the pipeline their scores, not its optimistic scores of the rows it fit."""
+    from mulde_vad.models.score_store import fit_feature
+
+    store = FeatureStore(tmp_path / "store")
+    write_objects(store, POSE, "tr", [0, 0, 1, 3], [[1, 0, 0], [-1, 0, 0], [0, 0, 3], [0, 0, -3]], 4)
+    fitted = fit_feature(store, POSE, ["tr"], lambda name: HeldOutDistance())
+    assert (fitted.calibration.low, fitted.calibration.high) == (2.0, 18.0)  # in-sample would be (1, 9)

@@ -193,6 +193,24 @@ def test_ema_and_fusion_holdout_train_usable_models() -> None:
         MULDE(**SMALL, fusion_holdout=1.5).fit(data.X_train)
 
 
+def test_calibration_scores_come_from_rows_the_network_did_not_train_on() -> None:
+    """A network scores the rows it trained on optimistically; the held-out rows' scores are the calibration."""
+    from mulde_vad.models.mulde import _holdout_split
+
+    rng = np.random.default_rng(0)
+    X, fresh = rng.standard_normal((300, 32)), rng.standard_normal((2000, 32))  # few rows, many dims: memorised
+    model = MULDE(**{**SMALL, "batch_size": 128}, max_steps=600, fusion_holdout=0.3).fit(X)
+    seen, held_out = _holdout_split(X, 0.3, seed=0)
+    np.testing.assert_allclose(model.calibration_scores_, model.anomaly_score(held_out))
+    upper = {name: np.percentile(s, 90) for name, s in [("seen", model.anomaly_score(seen)),
+                                                         ("held_out", model.calibration_scores_),
+                                                         ("fresh", model.anomaly_score(fresh))]}  # fmt: skip
+    assert upper["seen"] < upper["fresh"]  # the optimism in-sample calibration would inherit
+    assert upper["held_out"] > upper["seen"]
+    nothing_held = MULDE(**SMALL, max_steps=50).fit(X)
+    np.testing.assert_allclose(nothing_held.calibration_scores_, nothing_held.anomaly_score(X))
+
+
 def test_core_budget_gives_other_processes_their_cores(monkeypatch) -> None:
     """With spinning OpenMP threads, torch keeps only the cores other processes leave free, then gets them back."""
     from mulde_vad.models import threads
