@@ -94,7 +94,8 @@ def _fit_types(
         X = np.concatenate([v.rows(name) for v in videos])
         model = MULDE(**params).fit(X)
         upper = default_upper(name)
-        fitted[name] = FeatureModel(model, Calibration.fit(model.anomaly_score(X), upper, name=name), upper, len(X))
+        calibration = Calibration.fit(model.calibration_scores_, upper, name=name)
+        fitted[name] = FeatureModel(model, calibration, upper, len(X))
     return fitted
 
 
