@@ -121,8 +121,9 @@ class MuldeScorer:
         if self.fusion is None:
             self.train_scores_ = self.model.fit(X).calibration_scores_
         else:
-            self.refit = make_fusion(self.fusion, self.model.gmm_components, self.model.random_state)
-            self.refit.fit(self.model.scale_scores(X))
+            z = self.model.scale_scores(X)
+            self.refit = make_fusion(self.fusion, self.model.gmm_components, self.model.random_state).fit(z)
+            self.train_scores_ = self.refit.score(z)
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:
