@@ -10,9 +10,10 @@ Datasets (all real; nothing here is synthetic):
   (vtest.avi cut into normal training clips and 25 test clips, each of 5 anomaly kinds inserted into each
   of 5 test segments, in windows that tile the segment so the footage alone cannot predict a label),
   extracted with the weight-free preset (frame-difference boxes) and with real YOLOv8n boxes + the real
-  ImageNet MobileNetV2 bottleneck. Per feature type and fused: object score →
-  frame max → calibration on training scores (``--calibration``: AI-VAD's min-max, or the conformal
-  surprise) → sum over types → Gaussian smoothing (σ = 3, fixed in advance) → micro and macro frame AUC.
+  ImageNet MobileNetV2 bottleneck. Per feature type and fused: object score → frame max → calibration
+  on training scores (``--calibration``: AI-VAD's min-max, the same with a logarithmic tail, or the
+  conformal surprise) → sum over types → Gaussian smoothing (σ = 3, fixed in advance) → micro and macro
+  frame AUC.
   Per feature type also the object AUC: the boxes that are the inserted sprite against all other boxes.
 * ``vtest-pose``: the same benchmark with the ``yolo_blazepose`` preset (YOLOv8n person boxes, velocity,
   and the 34-d pose of MediaPipe's BlazePose keypoints; person boxes without a pose are not observations).
@@ -40,6 +41,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -62,8 +64,13 @@ from mulde_vad.models.smoothing import smooth_videos
 
 SMOOTHING_SIGMA = 3.0
 #: How each type's scores are put on one scale before the sum over types: AI-VAD's min-max with training
-#: statistics (the pipeline's), or the conformal surprise −log p (scale-free, Fisher's combination).
-CALIBRATIONS = {"minmax": Calibration, "exceedance": ExceedanceCalibration}
+#: statistics, the same with a logarithmic tail above the upper statistic, or the conformal surprise −log p
+#: (scale-free, Fisher's combination).
+CALIBRATIONS = {
+    "minmax": Calibration.fit,
+    "logtail": partial(Calibration.fit, tail="log"),
+    "exceedance": ExceedanceCalibration.fit,
+}
 EXTRA_FUSIONS = tuple(f for f in FUSIONS if f != MULDE().fusion)  # scored on the default MULDE's own networks
 
 
@@ -264,11 +271,11 @@ def video_auc(
     calibration: str = "minmax",
 ) -> dict[str, VideoAUC]:
     """Frame (micro, macro) and object AUC per feature type, and frame AUC fused, from one scorer's scores."""
-    calibrator = CALIBRATIONS[calibration]
+    calibrate = CALIBRATIONS[calibration]
     calibrations, frames, objects = {}, {}, {}
     for name, data in types.items():
         typed = scores[name]
-        calibrations[name] = calibrator.fit(typed.train, data.upper, name=name)
+        calibrations[name] = calibrate(typed.train, data.upper, name=name)
         frames[name] = {
             v: object_to_frame_scores(t.frame_index, typed.test[v], t.n_frames) for v, t in data.test.items()
         }

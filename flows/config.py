@@ -117,6 +117,9 @@ class EvaluationSettings(_Strict):
     calibration_upper: dict[str, float | Literal["max"]] = Field(
         default_factory=dict, description="per feature type: percentile or 'max' (default 99.9)"
     )
+    calibration_tail: Literal["linear", "log"] = Field(
+        "linear", description="calibrated scores above the upper statistic grow linearly (AI-VAD) or logarithmically"
+    )
     smoothing_sigma: float = Field(3.0, ge=0)
     plots: bool = True
 

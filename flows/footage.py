@@ -44,7 +44,11 @@ def _training_set(args: argparse.Namespace) -> tuple[list, str, dict[str, Any], 
     cfg = load_config(args.source)
     demo = cfg.dataset.demo.model_dump() if cfg.dataset.demo else None
     index = discover(cfg.dataset.name, cfg.dataset.root, demo)
-    options = {"mulde_params": cfg.mulde.estimator_params(), "smoothing_sigma": cfg.evaluation.smoothing_sigma}
+    options = {
+        "mulde_params": cfg.mulde.estimator_params(),
+        "smoothing_sigma": cfg.evaluation.smoothing_sigma,
+        "calibration_tail": cfg.evaluation.calibration_tail,
+    }
     return [r.source for r in index.train], args.preset or cfg.extraction.preset, cfg.extraction.overrides, options
 
 

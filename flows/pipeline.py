@@ -229,8 +229,8 @@ def _select(cfg: PipelineConfig, sources: list[FeatureSource]) -> list[FeatureSo
     unknown = sorted(set(wanted) - set(by_name))
     if unknown:
         raise ValueError(f"evaluation.feature_types: {unknown} are not in the store; available: {sorted(by_name)}")
-    upper = cfg.evaluation.calibration_upper
-    return [replace(by_name[n], upper=upper.get(n, by_name[n].upper)) for n in wanted]
+    upper, tail = cfg.evaluation.calibration_upper, cfg.evaluation.calibration_tail
+    return [replace(by_name[n], upper=upper.get(n, by_name[n].upper), tail=tail) for n in wanted]
 
 
 def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource], summary: RunSummary) -> None:

@@ -22,8 +22,11 @@ from mulde_vad.models.calibration import Calibration
 from mulde_vad.models.mulde import MULDE
 from mulde_vad.storage.provenance import canonical_json, config_hash, file_digest
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each calibration names its tail; 1 (read too) calibrated linearly
+READABLE_VERSIONS = (1, 2)
 MANIFEST = "bundle.json"
+
+
 class BundleError(ValueError):
     """A bundle is missing, damaged, of another format or preset; the message names the path and the fix."""
 
@@ -70,7 +73,7 @@ class Bundle:
         return config_hash(
             {
                 "extraction": self.extraction,
-                "calibration": {n: [f.calibration.low, f.calibration.high] for n, f in self.features.items()},
+                "calibration": {n: asdict(f.calibration) for n, f in self.features.items()},
                 "threshold": self.threshold.value,
                 "sigma": self.smoothing_sigma,
                 "created": self.provenance.get("created"),
@@ -96,7 +99,7 @@ class Bundle:
                     "model": f"models/{name}.mulde",
                     "n_features": int(f.model.n_features_in_),
                     "n_train": f.n_train,
-                    "calibration": {"low": f.calibration.low, "high": f.calibration.high, "upper": f.upper},
+                    "calibration": {**asdict(f.calibration), "upper": f.upper},
                 }
                 for name, f in self.features.items()
             },
@@ -168,9 +171,9 @@ def load_bundle(path: str | Path, *, preset: str | None = None, device: str = "a
     except (OSError, json.JSONDecodeError) as error:
         raise BundleError(f"{manifest_path} is damaged ({error}); refit the bundle with `mulde-vad fit`") from error
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise BundleError(
-            f"{path} is a bundle of format version {version}, this mulde-vad reads version {FORMAT_VERSION}: "
+            f"{path} is a bundle of format version {version}, this mulde-vad reads versions {READABLE_VERSIONS}: "
             "refit it with `mulde-vad fit`"
         )
     if preset is not None and manifest["preset"] != preset:
@@ -184,10 +187,9 @@ def load_bundle(path: str | Path, *, preset: str | None = None, device: str = "a
             model = MULDE.load(path / entry["model"], n_features=entry["n_features"], device=device)
         except (FileNotFoundError, ValueError) as error:
             raise BundleError(f"{path}: feature type {name!r}: {error}") from error
-        calibration = entry["calibration"]
-        features[name] = FeatureModel(
-            model, Calibration(calibration["low"], calibration["high"]), calibration["upper"], entry["n_train"]
-        )
+        saved = entry["calibration"]
+        calibration = Calibration(saved["low"], saved["high"], saved.get("tail", "linear"))
+        features[name] = FeatureModel(model, calibration, saved["upper"], entry["n_train"])
     return Bundle(
         preset=manifest["preset"],
         extraction=manifest["extraction"],

@@ -111,6 +111,7 @@ class ExportedScorer(nn.Module):
         chol = arrays.gmm_precisions_cholesky
         buffer("log_det", np.log(np.abs(np.diagonal(chol, axis1=1, axis2=2))).sum(axis=1))
         self.register_buffer("calibration", torch.tensor([calibration.low, calibration.high], dtype=torch.float64))
+        self.log_tail = calibration.tail == "log"
         self.log_2pi_r = float(arrays.projection.shape[1] * math.log(2 * math.pi))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,6 +131,8 @@ class ExportedScorer(nn.Module):
             log_prob = -0.5 * (self.log_2pi_r + (y * y).sum(dim=-1)) + self.log_det + self.log_weights
             score = -torch.logsumexp(log_prob, dim=1)
         calibrated = (score - self.calibration[0]) / (self.calibration[1] - self.calibration[0])
+        if self.log_tail:  # Calibration.transform's tail="log"
+            calibrated = torch.where(calibrated > 1, 1 + torch.log(calibrated.clamp(min=1)), calibrated)
         return torch.stack([score, calibrated], dim=1)
 
 
@@ -166,7 +169,11 @@ def export_bundle(bundle: Bundle, out: str | Path, fmt: ExportFormat) -> Path:
         for field in ("mean", "scale", "sigmas", "z_mean", "z_std", "projection", *GMM_FIELDS):
             arrays[f"{name}/{field}"] = getattr(plain, field)
         arrays[f"{name}/calibration"] = np.array([feature.calibration.low, feature.calibration.high])
-        types[name] = {"file": f"{name}{SUFFIX[fmt]}", "n_features": n_features}
+        types[name] = {
+            "file": f"{name}{SUFFIX[fmt]}",
+            "n_features": n_features,
+            "calibration_tail": feature.calibration.tail,
+        }
     np.savez(out / "arrays.npz", **arrays)
     scoring = {
         "format": fmt,

@@ -23,7 +23,7 @@ from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extract import build_pipeline, extract_video
 from mulde_vad.inference.bundle import Bundle, FeatureModel, Threshold, weight_hashes
 from mulde_vad.inference.scorer import Scorer, score_frame_rows, score_objects
-from mulde_vad.models.calibration import Calibration, default_upper
+from mulde_vad.models.calibration import Calibration, Tail, default_upper
 from mulde_vad.models.mulde import MULDE
 from mulde_vad.models.smoothing import smooth_scores
 from mulde_vad.storage.provenance import fingerprint, library_versions
@@ -41,6 +41,7 @@ class FitOptions:
     folds: int = 3
     smoothing_sigma: float = 3.0
     empty_fill: float = 0.0
+    calibration_tail: Tail = "linear"
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold_percentile <= 100:
@@ -86,15 +87,13 @@ class MemorySink:
         return score_objects(scorer, chunk, 0, self.n_frames).fused
 
 
-def _fit_types(
-    videos: Sequence[MemorySink], names: Sequence[str], params: Mapping[str, Any]
-) -> dict[str, FeatureModel]:
+def _fit_types(videos: Sequence[MemorySink], names: Sequence[str], options: FitOptions) -> dict[str, FeatureModel]:
     fitted = {}
     for name in names:
         X = np.concatenate([v.rows(name) for v in videos])
-        model = MULDE(**params).fit(X)
+        model = MULDE(**options.mulde_params).fit(X)
         upper = default_upper(name)
-        calibration = Calibration.fit(model.calibration_scores_, upper, name=name)
+        calibration = Calibration.fit(model.calibration_scores_, upper, tail=options.calibration_tail, name=name)
         fitted[name] = FeatureModel(model, calibration, upper, len(X))
     return fitted
 
@@ -111,7 +110,7 @@ def held_out_threshold(
     scores = []
     if folds < 2:
         method = "in_sample"  # a single training video: nothing to hold out
-        scorer = _scorer(_fit_types(videos, names, options.mulde_params), options.empty_fill)
+        scorer = _scorer(_fit_types(videos, names, options), options.empty_fill)
         scores = [smooth_scores(videos[0].score(scorer), options.smoothing_sigma)]
     else:
         method = "held_out_videos"
@@ -119,7 +118,7 @@ def held_out_threshold(
             log(f"threshold fold {fold + 1}/{folds}")
             held = [v for i, v in enumerate(videos) if i % folds == fold]
             rest = [v for i, v in enumerate(videos) if i % folds != fold]
-            scorer = _scorer(_fit_types(rest, names, options.mulde_params), options.empty_fill)
+            scorer = _scorer(_fit_types(rest, names, options), options.empty_fill)
             scores += [smooth_scores(v.score(scorer), options.smoothing_sigma) for v in held]
     pooled = np.concatenate(scores)
     summary = {f"p{q:g}": float(np.percentile(pooled, q)) for q in (50, 90, 99)} | {"max": float(pooled.max())}
@@ -151,7 +150,7 @@ def fit_bundle(
     names = list((videos[0].objects or videos[0].frames)[0].features)
     threshold = held_out_threshold(videos, names, options, log)
     log(f"threshold {threshold.value:.4g} ({threshold.percentile:g}th percentile, {threshold.method})")
-    features = _fit_types(videos, names, options.mulde_params)
+    features = _fit_types(videos, names, options)
     provenance = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "mulde_vad": __version__,

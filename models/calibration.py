@@ -5,6 +5,12 @@ scores: the minimum and the 99.9th percentile (velocity, pose) or the maximum (d
 types are then summed. A frame where a type has no object gets the calibrated value ``empty_fill``
 (0 = the training minimum, as AI-VAD does for frames without poses).
 
+``tail="log"`` keeps that map up to the upper statistic and grows logarithmically above it. Beyond the
+training range a score's size is the model's extrapolation, and how fast it grows depends on the scorer,
+not on the anomaly: a kNN distance grows like the distance d, a log-density like d², MULDE's GMM over
+its scale log-densities like d⁴. Linear tails let the fastest-growing type decide the sum; logarithmic
+ones turn a growth d^k into k·log d, so no type's tail can outvote the others by orders of magnitude.
+
 ``ExceedanceCalibration`` is the scale-free alternative: a score becomes the surprise −log p of its
 conformal p-value among the training scores, so the sum over types is Fisher's combination and no type's
 score units (a log-density grows with the squared distance, a kNN distance linearly) can dominate it.
@@ -14,8 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+Tail = Literal["linear", "log"]
 
 #: AI-VAD's upper statistic per feature type: a percentile, or "max".
 AIVAD_UPPER: dict[str, float | str] = {"velocity": 99.9, "pose": 99.9, "deep_features": "max"}
@@ -28,13 +37,16 @@ def default_upper(feature: str) -> float | str:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Affine map (s − low) / (high − low) fitted on training scores."""
+    """u = (s − low) / (high − low) fitted on training scores; above 1, u itself (``"linear"``) or 1 + log u."""
 
     low: float
     high: float
+    tail: Tail = "linear"
 
     @classmethod
-    def fit(cls, train_scores: np.ndarray, upper: float | str = 99.9, *, name: str = "scores") -> Calibration:
+    def fit(
+        cls, train_scores: np.ndarray, upper: float | str = 99.9, *, tail: Tail = "linear", name: str = "scores"
+    ) -> Calibration:
         """``low`` = min of the training scores, ``high`` = their ``upper`` percentile, or max for "max"."""
         train_scores = np.asarray(train_scores, dtype=np.float64).ravel()
         if train_scores.size == 0 or not np.isfinite(train_scores).all():
@@ -48,10 +60,17 @@ class Calibration:
         low = float(train_scores.min())
         if not high > low:
             raise ValueError(f"{name}: training scores are constant up to the {upper} statistic ({low}); cannot scale")
-        return cls(low, high)
+        return cls(low, high, tail)
+
+    def __post_init__(self) -> None:
+        if self.tail not in ("linear", "log"):
+            raise ValueError(f"calibration tail must be 'linear' or 'log', got {self.tail!r}")
 
     def transform(self, scores: np.ndarray) -> np.ndarray:
-        return (np.asarray(scores, dtype=np.float64) - self.low) / (self.high - self.low)
+        u = (np.asarray(scores, dtype=np.float64) - self.low) / (self.high - self.low)
+        if self.tail == "linear":
+            return u
+        return np.where(u > 1, 1 + np.log(np.maximum(u, 1)), u)  # continuous, slope 1 at u = 1
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
-from mulde_vad.models.calibration import AIVAD_UPPER, Calibration, fuse_calibrated
+from mulde_vad.models.calibration import AIVAD_UPPER, Calibration, Tail, fuse_calibrated
 from mulde_vad.models.frame_scores import object_to_frame_scores, score_observed
 from mulde_vad.models.metrics import macro_auc, micro_auc, per_video_auc
 from mulde_vad.models.plots import plot_video_scores
@@ -44,6 +44,7 @@ class FeatureSource:
 
     upper: AI-VAD's calibration statistic, a percentile of the training scores (99.9 for velocity and
     pose) or "max" (deep features).
+    tail: how calibrated scores grow above ``upper``: "linear" (AI-VAD) or "log" (``Calibration``).
     """
 
     name: str
@@ -51,6 +52,7 @@ class FeatureSource:
     config: Mapping[str, Any]
     feature: str | None = None  # array name inside the shard; defaults to ``name``
     upper: float | str = 99.9
+    tail: Tail = "linear"
 
     @property
     def key(self) -> str:
@@ -99,7 +101,7 @@ def fit_feature(
     X = stack_features(store.shards(source.stage, source.config, list(train_ids)), source.key)
     X = X[np.isfinite(X).all(axis=1)]  # pose rows of boxes without a matched person are NaN: not observations
     model = make_model(source.name).fit(X)
-    calibration = Calibration.fit(model.calibration_scores_, source.upper, name=source.name)
+    calibration = Calibration.fit(model.calibration_scores_, source.upper, tail=source.tail, name=source.name)
     return FittedFeature(source, model, calibration, len(X))
 
 

@@ -93,7 +93,7 @@ def _load_saved(source: FeatureSource, model_path: Path, calibration_path: Path)
     try:
         MULDE.load(model_path)
         saved = json.loads(calibration_path.read_text())
-        calibration = Calibration(saved["low"], saved["high"])
+        calibration = Calibration(saved["low"], saved["high"], source.tail)
         return TrainedModel(source, model_path, calibration, saved["n_train"], computed=False, seconds=0.0)
     except (ValueError, KeyError, TypeError) as error:
         warnings.warn(f"retraining {source.name}: {error}", RetrainWarning, stacklevel=2)

@@ -39,11 +39,21 @@ def test_missing_bundle_names_the_path_and_the_fix(tmp_path):
 
 def test_other_format_version_or_damaged_manifest_is_refused(bundle_dir, tmp_path):
     old = copy_bundle(bundle_dir, tmp_path, lambda m: m.update(format_version=0))
-    with pytest.raises(BundleError, match="format version 0, this mulde-vad reads version 1: refit"):
+    with pytest.raises(BundleError, match=r"format version 0, this mulde-vad reads versions \(1, 2\): refit"):
         load_bundle(old)
     (old / "bundle.json").write_text("{not json")
     with pytest.raises(BundleError, match=r"bundle\.json is damaged"):
         load_bundle(old)
+
+
+def test_a_version_1_bundle_loads_with_the_linear_calibration_it_was_fitted_with(bundle_dir, tmp_path):
+    def version_1(manifest):
+        manifest["format_version"] = 1
+        for entry in manifest["feature_types"].values():
+            del entry["calibration"]["tail"]
+
+    loaded = load_bundle(copy_bundle(bundle_dir, tmp_path, version_1), device="cpu")
+    assert {f.calibration.tail for f in loaded.features.values()} == {"linear"}
 
 
 def test_bundle_of_another_preset_is_refused(bundle_dir):
@@ -133,17 +143,22 @@ def test_onnx_export_scores_like_the_package(real_rows, tmp_path):
         assert np.abs(exported[:, 0] - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
-@pytest.mark.parametrize("fusion", ["robust", "gmm", "max", "mean"])
-def test_exported_module_reproduces_every_fusion(fusion):
+@pytest.mark.parametrize(("fusion", "tail"), [("robust", "log"), ("gmm", "linear"), ("max", "log"), ("mean", "linear")])
+def test_exported_module_reproduces_every_fusion_and_calibration_tail(fusion, tail):
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.normal(size=300), rng.normal(size=300) * 0.3 + 1.0])
     model = MULDE(hidden_units=(16, 16), epochs=3, fusion=fusion, gmm_components=2, device="cpu").fit(X)
     test = np.vstack([X[:20], rng.normal(size=(20, 2)) * 3]).astype(np.float32)
-    scorer = torch.jit.script(ExportedScorer(mulde_arrays(model), Calibration(-1.0, 3.0)).eval())
+    calibration = Calibration(-1.0, 3.0, tail)
+    scorer = torch.jit.script(ExportedScorer(mulde_arrays(model), calibration).eval())
     exported = scorer(torch.from_numpy(test)).numpy()
     expected = model.anomaly_score(test)
     np.testing.assert_allclose(exported[:, 0], expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
-    np.testing.assert_allclose(exported[:, 1], (expected + 1.0) / 4.0, rtol=1e-9, atol=1e-9)
+    u = (expected + 1.0) / 4.0
+    assert (u > 1).any(), "the test rows must reach the tail"
+    np.testing.assert_allclose(exported[:, 1], calibration.transform(expected), rtol=1e-9, atol=1e-9)
+    if tail == "linear":
+        np.testing.assert_allclose(exported[:, 1], u, rtol=1e-9, atol=1e-9)
 
 
 def test_fit_command_on_a_dataset_config_uses_its_train_split_and_settings(tmp_path):

@@ -29,6 +29,29 @@ def test_calibration_uses_min_and_percentile_or_max_of_training_scores() -> None
         Calibration.fit(np.ones(5), name="pose")
 
 
+def test_log_tail_is_min_max_within_the_training_range_and_k_log_d_beyond_it() -> None:
+    d = np.array([0.0, 0.5, 1.0, 2.0, 10.0])  # distances in units of the training range's upper statistic
+    for k in (1, 2, 4):  # a distance, a log-density (~d²), a GMM on scale log-densities (~d⁴)
+        calibration = Calibration(0.0, 1.0, tail="log")
+        expected = np.where(d <= 1, d**k, 1 + k * np.log(np.maximum(d, 1)))
+        np.testing.assert_allclose(calibration.transform(d**k), expected)
+    assert np.isnan(Calibration(0.0, 1.0, tail="log").transform(np.array([np.nan])))[0]
+    with pytest.raises(ValueError, match="tail must be 'linear' or 'log'"):
+        Calibration(0.0, 1.0, tail="square")
+
+
+def test_log_tail_keeps_the_fastest_growing_type_from_deciding_the_sum() -> None:
+    # Type "distance" scores d, type "quartic" d⁴, both calibrated to 1 at d = 1. The anomaly is 3 training
+    # ranges out in both types; a normal frame is 4 out in the quartic type only (0.5 in the other).
+    frames = {"distance": np.array([3.0, 0.5]), "quartic": np.array([3.0**4, 4.0**4])}
+    linear = {name: Calibration(0.0, 1.0) for name in frames}
+    log = {name: Calibration(0.0, 1.0, tail="log") for name in frames}
+    anomaly, normal = fuse_calibrated(frames, linear)
+    assert normal > anomaly  # 256.5 against 84: the quartic type's extrapolation outvotes both types' evidence
+    anomaly, normal = fuse_calibrated(frames, log)
+    assert anomaly > normal  # 2 + 5 log 3 ≈ 7.49 against 1.5 + 4 log 4 ≈ 7.05
+
+
 def test_exceedance_calibration_is_the_conformal_surprise_and_ignores_score_units() -> None:
     train = np.array([3.0, 1.0, 2.0, 4.0])  # n = 4
     calibration = ExceedanceCalibration.fit(train)
