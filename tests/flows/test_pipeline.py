@@ -48,6 +48,11 @@ def test_tiny_demo_end_to_end_then_a_rerun_recomputes_nothing(tmp_path, fake_fea
     assert second.evaluation.aucs == first.evaluation.aucs  # same stored scores, same numbers
     assert fake_features.CALLS.count("train_00") == 1  # extracted once over both runs
 
+    other = "log" if config.evaluation.calibration_tail == "linear" else "linear"
+    third = pipeline_flow(load_config("demo", tiny_overrides(tmp_path) | {"evaluation.calibration_tail": other}))
+    assert third.counts["models_trained"] == 0  # the calibration tail needs no new model
+    assert {m.calibration.tail for m in third.models} == {other}
+
 
 def test_one_failing_video_fails_alone_and_the_rerun_redoes_only_it(tmp_path, fake_features):
     config = load_config("demo", tiny_overrides(tmp_path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,15 @@ def test_a_corrupt_or_truncated_stored_model_is_reported_and_retrained(tmp_path:
     assert again.computed and again.model_path == first.model_path
     MULDE.load(again.model_path)  # whole again, and the next run reuses it
     assert not train_feature(source, ["train_00"], TINY, tmp_path).computed
+
+
+def test_a_changed_calibration_tail_reuses_the_model_and_applies_the_new_tail(tmp_path: Path) -> None:
+    _, source = _store_with_training_video(tmp_path)
+    linear = train_feature(source, ["train_00"], TINY, tmp_path)
+    log = train_feature(replace(source, tail="log"), ["train_00"], TINY, tmp_path)
+    assert linear.computed and not log.computed  # the saved statistics do not depend on the tail
+    assert (log.calibration.low, log.calibration.high) == (linear.calibration.low, linear.calibration.high)
+    assert (linear.calibration.tail, log.calibration.tail) == ("linear", "log")
 
 
 def _extra_peak_bytes(model: MULDE, X: np.ndarray) -> int:
