@@ -11,18 +11,20 @@ Datasets (all real; nothing here is synthetic):
   of 5 test segments, in windows that tile the segment so the footage alone cannot predict a label),
   extracted with the weight-free preset (frame-difference boxes) and with real YOLOv8n boxes + the real
   ImageNet MobileNetV2 bottleneck. Per feature type and fused: object score → frame max → calibration
-  on training scores (``--calibration``: AI-VAD's min-max, the same with a logarithmic tail, or the
-  conformal surprise) → sum over types → Gaussian smoothing (σ = 3, fixed in advance) → micro and macro
-  frame AUC.
+  on training scores (``--calibration``: min-max with the pipeline's logarithmic tail or AI-VAD's linear
+  one, or the conformal surprise) → sum over types → Gaussian smoothing (σ = 3, fixed in advance) →
+  micro and macro frame AUC.
   Per feature type also the object AUC: the boxes that are the inserted sprite against all other boxes.
 * ``vtest-pose``: the same benchmark with the ``yolo_blazepose`` preset (YOLOv8n person boxes, velocity,
   and the 34-d pose of MediaPipe's BlazePose keypoints; person boxes without a pose are not observations).
 
 Scorers, all fitted on the same training features (standardised with training statistics):
 
-* ``MULDE``: the estimator's defaults (a fixed budget of optimiser steps, robust fusion), mean ± std over
-  ``--seeds``; the same networks are also scored with every other fusion (the paper's GMM on raw scale
-  scores ``MULDE gmm``, ``MULDE max``, ``MULDE mean``), so the fusion comparison costs no extra training;
+* ``MULDE``: the estimator's defaults (a fixed budget of optimiser steps, robust fusion) on the tables;
+  on video the pipeline's (those, and 20% of the training rows left to the calibration, ``VIDEO_MULDE``);
+  ``--mulde`` overrides either; mean ± std over ``--seeds``. The same networks are also scored with every
+  other fusion, refitted on their training rows' scale scores (the paper's GMM on raw scale scores
+  ``MULDE gmm``, ``MULDE max``, ``MULDE mean``), so the fusion comparison costs no extra training;
 * ``MULDE paper``: the paper's recipe (``PAPER_RECIPE``) where ``--paper-budget`` steps allow it;
 * ``1-NN`` (AI-VAD's pose/deep scorer) and ``kNN-5`` (mean distance to the 5 nearest training rows);
   training scores for calibration are leave-one-out;
@@ -55,7 +57,13 @@ from tabular import load_arff, one_class_split
 from vtest_anomalies import add_location_arguments, bench_folder, generate
 
 from mulde_vad.datasets.folder import FolderDataset
-from mulde_vad.models.calibration import Calibration, ExceedanceCalibration, fuse_calibrated
+from mulde_vad.models.calibration import (
+    CALIBRATION_HOLDOUT,
+    CALIBRATION_TAIL,
+    Calibration,
+    ExceedanceCalibration,
+    fuse_calibrated,
+)
 from mulde_vad.models.frame_scores import object_to_frame_scores, observed_rows
 from mulde_vad.models.fusion import FUSIONS, make_fusion
 from mulde_vad.models.metrics import macro_auc, micro_auc
@@ -63,14 +71,17 @@ from mulde_vad.models.mulde import MULDE, PAPER_RECIPE
 from mulde_vad.models.smoothing import smooth_videos
 
 SMOOTHING_SIGMA = 3.0
-#: How each type's scores are put on one scale before the sum over types: AI-VAD's min-max with training
-#: statistics, the same with a logarithmic tail above the upper statistic, or the conformal surprise −log p
-#: (scale-free, Fisher's combination).
+#: How each type's scores are put on one scale before the sum over types: min-max with training statistics
+#: and a linear tail (AI-VAD's) or a logarithmic one above the upper statistic (the pipeline's), or the
+#: conformal surprise −log p (scale-free, Fisher's combination).
 CALIBRATIONS = {
-    "minmax": Calibration.fit,
-    "logtail": partial(Calibration.fit, tail="log"),
+    "log": partial(Calibration.fit, tail="log"),
+    "linear": partial(Calibration.fit, tail="linear"),
     "exceedance": ExceedanceCalibration.fit,
 }
+#: The video rows' MULDE is the pipeline's: each network leaves CALIBRATION_HOLDOUT of its rows to the
+#: calibration. The tables score with the estimator's own defaults (nothing is calibrated there).
+VIDEO_MULDE = {"fusion_holdout": CALIBRATION_HOLDOUT}
 EXTRA_FUSIONS = tuple(f for f in FUSIONS if f != MULDE().fusion)  # scored on the default MULDE's own networks
 
 
@@ -268,7 +279,7 @@ def video_auc(
     scores: Mapping[str, TypeScores],
     types: Mapping[str, VideoFeatures],
     labels: Mapping[str, np.ndarray],
-    calibration: str = "minmax",
+    calibration: str = CALIBRATION_TAIL,
 ) -> dict[str, VideoAUC]:
     """Frame (micro, macro) and object AUC per feature type, and frame AUC fused, from one scorer's scores."""
     calibrate = CALIBRATIONS[calibration]
@@ -328,7 +339,7 @@ def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, ar
     def record(scorer: str, fitted: Mapping[str, object], seconds: float) -> None:
         scores = score_types(fitted, types)
         for calibration in args.calibration:
-            suffix = "" if calibration == "minmax" else f" ({calibration})"
+            suffix = "" if calibration == CALIBRATION_TAIL else f" ({calibration})"
             for feature, auc in video_auc(scores, types, labels, calibration).items():
                 dataset = f"{name} {feature}{suffix}"
                 row = rows.setdefault((dataset, scorer), Row(dataset, scorer))
@@ -339,7 +350,8 @@ def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, ar
                     row.seconds.append(seconds if feature == "fused" else 0.0)  # every type's fit, counted once
 
     for seed in args.seeds:
-        fitted, seconds = fit_all(lambda seed=seed: MuldeScorer(MULDE(random_state=seed, **args.mulde)), types, None)
+        params = {**VIDEO_MULDE, **args.mulde, "random_state": seed}
+        fitted, seconds = fit_all(lambda params=params: MuldeScorer(MULDE(**params)), types, None)
         record("MULDE", fitted, seconds)
         for fusion in EXTRA_FUSIONS:
             refit = {
@@ -438,14 +450,19 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["tabular", "vtest-weightfree", "vtest-yolo"])
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=TABLES, help="which outlier tables")
     parser.add_argument(
-        "--calibration", nargs="+", default=["minmax"], choices=CALIBRATIONS, help="video: scale of the type sum"
+        "--calibration",
+        nargs="+",
+        default=[CALIBRATION_TAIL],
+        choices=CALIBRATIONS,
+        help="video: scale of the type sum (the first also gives the object AUC and fit time)",
     )
     parser.add_argument("--mulde", nargs="*", default=[], help="MULDE overrides for a study, e.g. max_steps=4000")
     args = parser.parse_args()
     args.mulde = parse_mulde(args.mulde)
     if not (args.assets / "video" / "vtest.avi").is_file():
         parser.error(f"{args.assets} holds no video/vtest.avi: pass --assets DIR or set MULDE_VAD_ASSETS")
-    print(f"MULDE defaults{' with ' + str(args.mulde) if args.mulde else ''}, seeds {args.seeds}\n", flush=True)
+    overrides = f" with {args.mulde}" if args.mulde else ""
+    print(f"MULDE defaults{overrides} (video: and {VIDEO_MULDE}), seeds {args.seeds}\n", flush=True)
     if "tabular" in args.datasets:
         print_table(run_tables(args))
     bench_root = generate(args.assets / "video" / "vtest.avi", bench_folder(args.cache))

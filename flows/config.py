@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mulde_vad.models.calibration import CALIBRATION_HOLDOUT, CALIBRATION_TAIL
+
 #: A run name becomes the folder ``output/<name>/``: one path component, nothing that climbs out of it.
 PLAIN_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 #: "auto", "cpu", "mps", "cuda" or "cuda:N"; whether CUDA is present is checked before a run starts.
@@ -82,7 +84,9 @@ class MuldeSettings(_Strict):
     ema_decay: float | None = Field(None, gt=0, lt=1)
     fusion: Literal["robust", "gmm", "max", "mean"] | None = None
     gmm_components: int | None = Field(None, ge=1)
-    fusion_holdout: float | None = Field(None, ge=0, lt=1)
+    fusion_holdout: float | None = Field(
+        CALIBRATION_HOLDOUT, ge=0, lt=1, description="training rows the network leaves to the calibration"
+    )
     device: str = Field("auto", pattern=DEVICE)
     random_state: int | None = 0
 
@@ -118,7 +122,7 @@ class EvaluationSettings(_Strict):
         default_factory=dict, description="per feature type: percentile or 'max' (default 99.9)"
     )
     calibration_tail: Literal["linear", "log"] = Field(
-        "linear", description="calibrated scores above the upper statistic grow linearly (AI-VAD) or logarithmically"
+        CALIBRATION_TAIL, description="calibrated scores above the upper statistic grow linearly (AI-VAD) or as a log"
     )
     smoothing_sigma: float = Field(3.0, ge=0)
     plots: bool = True

@@ -23,7 +23,7 @@ from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extract import build_pipeline, extract_video
 from mulde_vad.inference.bundle import Bundle, FeatureModel, Threshold, weight_hashes
 from mulde_vad.inference.scorer import Scorer, score_frame_rows, score_objects
-from mulde_vad.models.calibration import Calibration, Tail, default_upper
+from mulde_vad.models.calibration import CALIBRATION_HOLDOUT, CALIBRATION_TAIL, Calibration, Tail, default_upper
 from mulde_vad.models.mulde import MULDE
 from mulde_vad.models.smoothing import smooth_scores
 from mulde_vad.storage.provenance import fingerprint, library_versions
@@ -31,7 +31,7 @@ from mulde_vad.storage.schema import FrameChunk, ObjectChunk, ObjectTable
 
 #: MULDE settings for `fit` when none are given: the estimator's own defaults (its CPU recipe). Each of the
 #: ``folds`` threshold fits and the final fit costs one such training per feature type.
-FIT_MULDE_DEFAULTS: dict[str, Any] = {}
+FIT_MULDE_DEFAULTS: dict[str, Any] = {"fusion_holdout": CALIBRATION_HOLDOUT}
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class FitOptions:
     folds: int = 3
     smoothing_sigma: float = 3.0
     empty_fill: float = 0.0
-    calibration_tail: Tail = "linear"
+    calibration_tail: Tail = CALIBRATION_TAIL
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold_percentile <= 100:

@@ -26,6 +26,15 @@ import numpy as np
 
 Tail = Literal["linear", "log"]
 
+#: How a pipeline that sums calibrated feature types trains and calibrates each MULDE by default (the
+#: pipeline, ``mulde-vad fit``, bench/quality.py). The network trains on 80% of the training rows and the
+#: calibration statistics come from its scores of the other 20%: scores of rows a model has seen are
+#: optimistic, most of all for wide features (a 1280-d backbone's test scores then start far above every
+#: training score), while held-out rows score like normal test rows (the split-conformal principle).
+#: Scores beyond the upper statistic grow logarithmically (see the module docstring).
+CALIBRATION_HOLDOUT = 0.2
+CALIBRATION_TAIL: Tail = "log"
+
 #: AI-VAD's upper statistic per feature type: a percentile, or "max".
 AIVAD_UPPER: dict[str, float | str] = {"velocity": 99.9, "pose": 99.9, "deep_features": "max"}
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import h5py
 import numpy as np
 
-from mulde_vad.models.calibration import AIVAD_UPPER, Calibration, Tail, fuse_calibrated
+from mulde_vad.models.calibration import AIVAD_UPPER, CALIBRATION_TAIL, Calibration, Tail, fuse_calibrated
 from mulde_vad.models.frame_scores import object_to_frame_scores, score_observed
 from mulde_vad.models.metrics import macro_auc, micro_auc, per_video_auc
 from mulde_vad.models.plots import plot_video_scores
@@ -52,7 +52,7 @@ class FeatureSource:
     config: Mapping[str, Any]
     feature: str | None = None  # array name inside the shard; defaults to ``name``
     upper: float | str = 99.9
-    tail: Tail = "linear"
+    tail: Tail = CALIBRATION_TAIL
 
     @property
     def key(self) -> str:
@@ -64,7 +64,9 @@ def aivad_sources(dataset: str, features: Sequence[str] = AIVAD_FEATURES) -> lis
 
     For ShanghaiTech AI-VAD's released code uses velocity + pose only (method.md §3.3): pass those two.
     """
-    return [FeatureSource(f, AIVAD_STAGE, aivad_config(dataset, f), upper=AIVAD_UPPER[f]) for f in features]
+    return [
+        FeatureSource(f, AIVAD_STAGE, aivad_config(dataset, f), upper=AIVAD_UPPER[f], tail="linear") for f in features
+    ]
 
 
 @dataclass
@@ -190,7 +192,12 @@ def score_store(
         raw[video] = fuse_calibrated(per_type, {n: f.calibration for n, f in fitted.items()}, empty_fill)
     smoothed, metrics = evaluate(raw, test_labels, sigma)
     metrics["feature_types"] = {
-        name: {"n_train": f.n_train, "calibration": [f.calibration.low, f.calibration.high], "upper": f.source.upper}
+        name: {
+            "n_train": f.n_train,
+            "calibration": [f.calibration.low, f.calibration.high],
+            "upper": f.source.upper,
+            "tail": f.calibration.tail,
+        }
         for name, f in fitted.items()
     }
     files = write_scores(out_dir, raw, smoothed, test_labels, metrics)

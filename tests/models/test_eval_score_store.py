@@ -44,8 +44,9 @@ class SquaredDistance:
         np.save(Path(path).with_suffix(".npy"), self.mean_)
 
 
-VELOCITY = FeatureSource("velocity", "objects", {"test": "velocity"}, upper="max")
-POSE = FeatureSource("pose", "objects", {"test": "pose"}, upper="max")
+# AI-VAD's linear tail keeps the hand-computed values affine; the log tail is checked where it differs.
+VELOCITY = FeatureSource("velocity", "objects", {"test": "velocity"}, upper="max", tail="linear")
+POSE = FeatureSource("pose", "objects", {"test": "pose"}, upper="max", tail="linear")
 
 
 def test_scores_are_max_calibrated_summed_and_written(tmp_path: Path) -> None:
@@ -76,6 +77,7 @@ def test_scores_are_max_calibrated_summed_and_written(tmp_path: Path) -> None:
     assert result.metrics["micro_auc"] == 1.0  # 8/3 above every normal frame (1, 1, 0, 0)
     assert result.metrics["per_video_auc"] == {"te": 1.0, "te2": 1.0}
     assert result.metrics["feature_types"]["pose"]["calibration"] == [1.0, 9.0]
+    assert result.metrics["feature_types"]["pose"]["tail"] == "linear"
 
     out = tmp_path / "out"
     csv_lines = (out / "scores.csv").read_text().splitlines()
@@ -135,6 +137,7 @@ def test_aivad_sources_point_at_imported_stages_with_aivad_calibration() -> None
     velocity, deep = aivad_sources("ped2", ["velocity", "deep_features"])
     assert (velocity.stage, velocity.config, velocity.upper) == (AIVAD_STAGE, aivad_config("ped2", "velocity"), 99.9)
     assert deep.key == "deep_features" and deep.upper == "max"
+    assert velocity.tail == deep.tail == "linear"  # AI-VAD's own calibration
 
 
 def test_nan_pose_rows_are_ignored_for_fitting_and_frame_scores(tmp_path: Path) -> None:

@@ -77,7 +77,7 @@ def test_a_corrupt_or_truncated_stored_model_is_reported_and_retrained(tmp_path:
 
 def test_a_changed_calibration_tail_reuses_the_model_and_applies_the_new_tail(tmp_path: Path) -> None:
     _, source = _store_with_training_video(tmp_path)
-    linear = train_feature(source, ["train_00"], TINY, tmp_path)
+    linear = train_feature(replace(source, tail="linear"), ["train_00"], TINY, tmp_path)
     log = train_feature(replace(source, tail="log"), ["train_00"], TINY, tmp_path)
     assert linear.computed and not log.computed  # the saved statistics do not depend on the tail
     assert (log.calibration.low, log.calibration.high) == (linear.calibration.low, linear.calibration.high)
