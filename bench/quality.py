@@ -461,8 +461,8 @@ def main() -> None:
     args.mulde = parse_mulde(args.mulde)
     if not (args.assets / "video" / "vtest.avi").is_file():
         parser.error(f"{args.assets} holds no video/vtest.avi: pass --assets DIR or set MULDE_VAD_ASSETS")
-    overrides = f" with {args.mulde}" if args.mulde else ""
-    print(f"MULDE defaults{overrides} (video: and {VIDEO_MULDE}), seeds {args.seeds}\n", flush=True)
+    overrides = f", with {args.mulde}" if args.mulde else ""
+    print(f"MULDE: the estimator's defaults (video: and {VIDEO_MULDE}){overrides}; seeds {args.seeds}\n", flush=True)
     if "tabular" in args.datasets:
         print_table(run_tables(args))
     bench_root = generate(args.assets / "video" / "vtest.avi", bench_folder(args.cache))
