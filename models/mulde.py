@@ -472,7 +472,10 @@ def _holdout_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarra
     if not n_out:
         return X, X
     if len(X) - n_out < 2 or n_out < 2:
-        raise ValueError(f"fusion_holdout={fraction} leaves too few rows of {len(X)} for the network or the fusion")
+        raise ValueError(
+            f"fusion_holdout={fraction} leaves too few of the {len(X)} training rows for the network or the fusion: "
+            "train on more rows, or set fusion_holdout=0 (mulde.fusion_holdout in a config) to fit both on all rows"
+        )
     order = np.random.default_rng(seed).permutation(len(X))
     return X[np.sort(order[n_out:])], X[np.sort(order[:n_out])]
 

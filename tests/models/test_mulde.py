@@ -191,6 +191,8 @@ def test_ema_and_fusion_holdout_train_usable_models() -> None:
     assert roc_auc_score(data.y_test, model.anomaly_score(data.X_test)) > 0.95
     with pytest.raises(ValueError, match="fusion_holdout"):
         MULDE(**SMALL, fusion_holdout=1.5).fit(data.X_train)
+    with pytest.raises(ValueError, match=r"too few of the 5 training rows.*set fusion_holdout=0"):
+        MULDE(**SMALL, fusion_holdout=0.2).fit(data.X_train[:5])
 
 
 def test_calibration_scores_come_from_rows_the_network_did_not_train_on() -> None:
