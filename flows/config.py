@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mulde_vad.models.calibration import CALIBRATION_HOLDOUT, CALIBRATION_TAIL
+from mulde_vad.models.calibration import CALIBRATION_HOLDOUT, CALIBRATION_TAIL, Tail
 
 #: A run name becomes the folder ``output/<name>/``: one path component, nothing that climbs out of it.
 PLAIN_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -121,7 +121,7 @@ class EvaluationSettings(_Strict):
     calibration_upper: dict[str, float | Literal["max"]] = Field(
         default_factory=dict, description="per feature type: percentile or 'max' (default 99.9)"
     )
-    calibration_tail: Literal["linear", "log"] = Field(
+    calibration_tail: Tail = Field(
         CALIBRATION_TAIL, description="calibrated scores above the upper statistic grow linearly (AI-VAD) or as a log"
     )
     smoothing_sigma: float = Field(3.0, ge=0)

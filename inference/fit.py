@@ -29,8 +29,9 @@ from mulde_vad.models.smoothing import smooth_scores
 from mulde_vad.storage.provenance import fingerprint, library_versions
 from mulde_vad.storage.schema import FrameChunk, ObjectChunk, ObjectTable
 
-#: MULDE settings for `fit` when none are given: the estimator's own defaults (its CPU recipe). Each of the
-#: ``folds`` threshold fits and the final fit costs one such training per feature type.
+#: MULDE settings for `fit` when none are given: the estimator's own defaults (its CPU recipe), with the
+#: pipeline's calibration hold-out. Each of the ``folds`` threshold fits and the final fit costs one such
+#: training per feature type.
 FIT_MULDE_DEFAULTS: dict[str, Any] = {"fusion_holdout": CALIBRATION_HOLDOUT}
 
 
