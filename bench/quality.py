@@ -129,7 +129,7 @@ class MuldeScorer:
     """A fitted MULDE, scored with its own fusion or another fusion refitted on its training scale scores.
 
     Its own fusion is calibrated as the pipeline does, on ``calibration_scores_`` (the held-out rows' scores
-    with ``--mulde fusion_holdout=…``); a refitted fusion on its in-sample training scores.
+    when ``fusion_holdout`` > 0, as in ``VIDEO_MULDE``); a refitted fusion on its in-sample training scores.
     """
 
     def __init__(self, model: MULDE, fusion: str | None = None) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class Calibration:
         return cls(low, high, tail)
 
     def __post_init__(self) -> None:
-        if self.tail not in ("linear", "log"):
+        if self.tail not in get_args(Tail):
             raise ValueError(f"calibration tail must be 'linear' or 'log', got {self.tail!r}")
 
     def transform(self, scores: np.ndarray) -> np.ndarray:
