@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import math
 import sys
 import time
@@ -66,7 +67,7 @@ from mulde_vad.models.calibration import (
 )
 from mulde_vad.models.frame_scores import object_to_frame_scores, observed_rows
 from mulde_vad.models.fusion import FUSIONS, make_fusion
-from mulde_vad.models.metrics import macro_auc, micro_auc
+from mulde_vad.models.metrics import macro_auc, micro_auc, per_video_auc
 from mulde_vad.models.mulde import MULDE, PAPER_RECIPE
 from mulde_vad.models.smoothing import smooth_videos
 
@@ -82,6 +83,10 @@ CALIBRATIONS = {
 #: The video rows' MULDE is the pipeline's: each network leaves CALIBRATION_HOLDOUT of its rows to the
 #: calibration. The tables score with the estimator's own defaults (nothing is calibrated there).
 VIDEO_MULDE = {"fusion_holdout": CALIBRATION_HOLDOUT}
+#: The goal MULDE is held to (ROC-AUC points): the best nearest-neighbour / GMM baseline of the same run.
+GOAL_BASELINES = ("1-NN", "kNN-5", "GMM")
+GOAL_TIE, GOAL_MAX_TIES, GOAL_TABULAR_MEAN = 0.5, 2, 96.5
+GOAL_RESAMPLES = 1000  # bootstrap resamples of the test units behind each gap's interval
 EXTRA_FUSIONS = tuple(f for f in FUSIONS if f != MULDE().fusion)  # scored on the default MULDE's own networks
 
 
@@ -252,6 +257,7 @@ class VideoAUC:
     micro: float
     macro: float
     objects: float  # object ROC-AUC: sprite boxes against all other test boxes (NaN for the fused score)
+    frames: dict[str, np.ndarray]  # the smoothed frame scores the AUCs were computed on, per video
 
 
 @dataclass(frozen=True)
@@ -295,15 +301,15 @@ def video_auc(
     out = {}
     for name in types:
         raw = {v: fuse_calibrated({name: s}, {name: calibrations[name]}) for v, s in frames[name].items()}
-        out[name] = VideoAUC(*_aucs(raw, labels), objects[name])
+        out[name] = _aucs(raw, labels, objects[name])
     fused = {v: fuse_calibrated({n: frames[n][v] for n in types}, calibrations) for v in labels}
-    out["fused"] = VideoAUC(*_aucs(fused, labels), math.nan)
+    out["fused"] = _aucs(fused, labels, math.nan)
     return out
 
 
-def _aucs(raw: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray]) -> tuple[float, float]:
+def _aucs(raw: Mapping[str, np.ndarray], labels: Mapping[str, np.ndarray], objects: float) -> VideoAUC:
     smoothed = smooth_videos(raw, SMOOTHING_SIGMA)
-    return 100 * micro_auc(smoothed, labels), 100 * macro_auc(smoothed, labels, "pad")
+    return VideoAUC(100 * micro_auc(smoothed, labels), 100 * macro_auc(smoothed, labels, "pad"), objects, smoothed)
 
 
 def fit_all(
@@ -318,6 +324,25 @@ def fit_all(
     return fitted, time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class TestSet:
+    """The labelled test units a goal row's AUC is computed on (videos, or a table's rows), for the bootstrap."""
+
+    labels: np.ndarray  # (n,) 0/1, the units one after another
+    starts: np.ndarray  # (U + 1,): unit u is labels[starts[u] : starts[u + 1]]
+    macro: bool  # macro AUC = the mean of the units' (padded) AUCs; False: one AUC (a table)
+
+    @classmethod
+    def of_videos(cls, labels: Mapping[str, np.ndarray]) -> TestSet:
+        videos = sorted(labels)
+        starts = np.cumsum([0, *(len(labels[v]) for v in videos)])
+        return cls(np.concatenate([labels[v] for v in videos]), starts, True)
+
+    @classmethod
+    def of_rows(cls, labels: np.ndarray) -> TestSet:
+        return cls(np.asarray(labels), np.arange(len(labels) + 1), False)
+
+
 @dataclass
 class Row:
     dataset: str
@@ -326,6 +351,8 @@ class Row:
     macro: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     objects: list[float] = field(default_factory=list)  # object AUC (video feature types only)
+    scores: list[np.ndarray] = field(default_factory=list)  # per fit, aligned with ``test`` (goal rows only)
+    test: TestSet | None = None
 
     def cell(self, values: list[float]) -> str:
         if len(values) == 1:
@@ -335,6 +362,7 @@ class Row:
 
 def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, args: argparse.Namespace) -> list[Row]:
     rows: dict[tuple[str, str], Row] = {}
+    test_set = TestSet.of_videos(labels)
 
     def record(scorer: str, fitted: Mapping[str, object], seconds: float) -> None:
         scores = score_types(fitted, types)
@@ -348,6 +376,9 @@ def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, ar
                 if calibration == args.calibration[0]:  # object AUC and fit time do not depend on the calibration
                     row.objects.extend([] if math.isnan(auc.objects) else [auc.objects])
                     row.seconds.append(seconds if feature == "fused" else 0.0)  # every type's fit, counted once
+                    if feature == "fused":  # what the goal verdict's bootstrap resamples
+                        row.scores.append(np.concatenate([auc.frames[v] for v in sorted(labels)]))
+                        row.test = test_set
 
     for seed in args.seeds:
         params = {**VIDEO_MULDE, **args.mulde, "random_state": seed}
@@ -368,36 +399,42 @@ def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, ar
 def run_tables(args: argparse.Namespace) -> list[Row]:
     rows = []
     for table in args.tables:
-        X, y = load_arff(args.assets / "tabular" / f"{table}.arff")
-        X_train, X_test, y_test = one_class_split(X, y, np.random.default_rng(0), 20_000)
-        results: dict[str, Row] = {}
-
-        def record(scorer: str, auc: float, seconds: float, table: str = table, results: dict = results) -> None:
-            row = results.setdefault(scorer, Row(f"tabular {table}", scorer))
-            row.micro.append(100 * auc)
-            row.macro.append(100 * auc)
-            row.seconds.append(seconds)
-
-        for seed in args.seeds:
-            model = MULDE(random_state=seed, **args.mulde)
-            started = time.perf_counter()
-            model.fit(X_train)
-            record("MULDE", roc_auc_score(y_test, model.anomaly_score(X_test)), time.perf_counter() - started)
-            for fusion in EXTRA_FUSIONS:
-                scorer = MuldeScorer(model, fusion).fit(X_train)
-                record(f"MULDE {fusion}", roc_auc_score(y_test, scorer.score(X_test)), 0.0)
-        paper = paper_mulde(len(X_train), args.paper_budget, args.seeds[0])
-        if paper is not None:
-            started = time.perf_counter()
-            paper.fit(X_train)
-            record("MULDE paper", roc_auc_score(y_test, paper.anomaly_score(X_test)), time.perf_counter() - started)
-        for label, make in baselines(args.seeds[0]).items():
-            started = time.perf_counter()
-            scorer = make().fit(X_train)
-            record(label, roc_auc_score(y_test, scorer.score(X_test)), time.perf_counter() - started)
-        rows.extend(results.values())
+        rows.extend(run_table(table, args))
         print(f"  {table} done", file=sys.stderr)
     return rows
+
+
+def run_table(table: str, args: argparse.Namespace) -> list[Row]:
+    X, y = load_arff(args.assets / "tabular" / f"{table}.arff")
+    X_train, X_test, y_test = one_class_split(X, y, np.random.default_rng(0), 20_000)
+    results: dict[str, Row] = {}
+    test_set = TestSet.of_rows(y_test)
+
+    def record(scorer: str, scores: np.ndarray, seconds: float) -> None:
+        row = results.setdefault(scorer, Row(f"tabular {table}", scorer, test=test_set))
+        auc = 100 * roc_auc_score(y_test, scores)
+        row.micro.append(auc)
+        row.macro.append(auc)
+        row.seconds.append(seconds)
+        row.scores.append(scores)
+
+    for seed in args.seeds:
+        model = MULDE(random_state=seed, **args.mulde)
+        started = time.perf_counter()
+        model.fit(X_train)
+        record("MULDE", model.anomaly_score(X_test), time.perf_counter() - started)
+        for fusion in EXTRA_FUSIONS:
+            record(f"MULDE {fusion}", MuldeScorer(model, fusion).fit(X_train).score(X_test), 0.0)
+    paper = paper_mulde(len(X_train), args.paper_budget, args.seeds[0])
+    if paper is not None:
+        started = time.perf_counter()
+        paper.fit(X_train)
+        record("MULDE paper", paper.anomaly_score(X_test), time.perf_counter() - started)
+    for label, make in baselines(args.seeds[0]).items():
+        started = time.perf_counter()
+        scorer = make().fit(X_train)
+        record(label, scorer.score(X_test), time.perf_counter() - started)
+    return list(results.values())
 
 
 def print_table(rows: list[Row]) -> None:
@@ -427,6 +464,78 @@ def print_table(rows: list[Row]) -> None:
         if seconds:
             print(f"  {scorer}: {np.sum(seconds):.0f} s in total")
     print(flush=True)
+
+
+def goal_verdict(rows: list[Row]) -> list[str]:
+    """The issue's goal, checked on the printed means: MULDE ≥ the best of ``GOAL_BASELINES`` in micro and
+    macro on every table and every fused video row (the default calibration), ties within ``GOAL_TIE`` on at
+    most ``GOAL_MAX_TIES`` of them, and a tabular mean of at least ``GOAL_TABULAR_MEAN``.
+
+    Each gap also gets a 95% bootstrap interval over the test units (a table's rows, a benchmark's videos),
+    resampled alike for MULDE and the baseline: it says which gaps the test set can tell from zero.
+    """
+    index = {(r.dataset, r.scorer): r for r in rows}
+    datasets = [d for d in dict.fromkeys(r.dataset for r in rows) if d.startswith("tabular") or d.endswith(" fused")]
+    lines = [
+        "| dataset | metric | MULDE | best baseline | MULDE − best | 95% interval | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    behind, tied = [], []
+    for dataset in [d for d in datasets if (d, "MULDE") in index]:
+        mulde = index[dataset, "MULDE"]
+        for metric in ("micro",) if dataset.startswith("tabular") else ("micro", "macro"):
+            value = float(np.mean(getattr(mulde, metric)))
+            best, scorer = max(
+                (float(np.mean(getattr(index[dataset, b], metric))), b) for b in GOAL_BASELINES if (dataset, b) in index
+            )
+            low, high = bootstrap_gap(mulde.test, mulde.scores, index[dataset, scorer].scores[0], metric == "macro")
+            gap = value - best
+            verdict = "ahead" if gap >= 0 else "tie" if gap >= -GOAL_TIE else "behind"
+            label = "ROC-AUC" if dataset.startswith("tabular") else metric
+            (behind if verdict == "behind" else tied if verdict == "tie" else []).append(f"{dataset} {label}")
+            lines.append(
+                f"| {dataset} | {label} | {value:.1f} | {best:.1f} ({scorer}) | {gap:+.1f} | "
+                f"[{low:+.1f}, {high:+.1f}] | {verdict} |"
+            )
+    tables = [d for d in datasets if d.startswith("tabular")]
+    mean = float(np.mean([np.mean(index[d, "MULDE"].micro) for d in tables])) if len(tables) == len(TABLES) else None
+    met = not behind and len(tied) <= GOAL_MAX_TIES and (mean is None or mean >= GOAL_TABULAR_MEAN)
+    lines += [
+        "",
+        f"Goal {'met' if met else 'NOT met'} on these datasets: behind on {len(behind)} {behind}, "
+        f"ties on {len(tied)} (at most {GOAL_MAX_TIES}) {tied}"
+        + ("" if mean is None else f", tabular mean {mean:.1f} (at least {GOAL_TABULAR_MEAN})"),
+    ]
+    return lines
+
+
+def bootstrap_gap(test: TestSet, mulde: list[np.ndarray], baseline: np.ndarray, macro: bool) -> tuple[float, float]:
+    """95% percentile interval of AUC(MULDE, mean over its fits) − AUC(baseline), test units resampled."""
+    rng = np.random.default_rng(0)
+    starts, sizes = test.starts[:-1], np.diff(test.starts)
+    scores = [*mulde, baseline]
+    if macro:  # the units' own AUCs, resampled: the mean over videos of AI-VAD's padded AUC
+        per_unit = np.array(
+            [[_padded_auc(s[a:b], test.labels[a:b]) for a, b in itertools.pairwise(test.starts)] for s in scores]
+        )
+    gaps = []
+    for _ in range(GOAL_RESAMPLES):
+        units = rng.integers(0, len(sizes), len(sizes))
+        if macro:
+            aucs = per_unit[:, units].mean(axis=1)
+        else:
+            rows = np.repeat(starts[units] - np.cumsum(sizes[units]) + sizes[units], sizes[units])
+            rows += np.arange(len(rows))
+            if test.labels[rows].min() == test.labels[rows].max():
+                continue
+            aucs = np.array([roc_auc_score(test.labels[rows], s[rows]) for s in scores])
+        gaps.append(100 * (aucs[:-1].mean() - aucs[-1]))
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _padded_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    return per_video_auc({"unit": scores}, {"unit": labels}, "pad")["unit"]
 
 
 def parse_mulde(items: list[str]) -> dict:
@@ -463,12 +572,16 @@ def main() -> None:
         parser.error(f"{args.assets} holds no video/vtest.avi: pass --assets DIR or set MULDE_VAD_ASSETS")
     overrides = f", with {args.mulde}" if args.mulde else ""
     print(f"MULDE: the estimator's defaults (video: and {VIDEO_MULDE}){overrides}; seeds {args.seeds}\n", flush=True)
+    rows: list[Row] = []
     if "tabular" in args.datasets:
-        print_table(run_tables(args))
+        rows += run_tables(args)
+        print_table(rows)
     bench_root = generate(args.assets / "video" / "vtest.avi", bench_folder(args.cache))
     for name in [d for d in args.datasets if d.startswith("vtest-")]:
         types, labels = video_features(bench_root, vtest_preset(name, args), args.cache, name)
-        print_table(run_video(name, types, labels, args))
+        rows += (video := run_video(name, types, labels, args))
+        print_table(video)
+    print("\n".join(goal_verdict(rows)), flush=True)
 
 
 def vtest_preset(name: str, args: argparse.Namespace) -> object:
