@@ -473,7 +473,7 @@ def print_table(rows: list[Row]) -> None:
 
 
 def goal_verdict(rows: list[Row]) -> list[str]:
-    """The issue's goal, checked on the printed means: MULDE ≥ the best of ``GOAL_BASELINES`` in micro and
+    """The project's quality goal, checked on the printed means: MULDE ≥ the best of ``GOAL_BASELINES`` in micro and
     macro on every table and every fused video row (the default calibration), ties within ``GOAL_TIE`` on at
     most ``GOAL_MAX_TIES`` of them, and a tabular mean of at least ``GOAL_TABULAR_MEAN``.
 
