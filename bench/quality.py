@@ -336,17 +336,20 @@ class TestSet:
 
     labels: np.ndarray  # (n,) 0/1, the units one after another
     starts: np.ndarray  # (U + 1,): unit u is labels[starts[u] : starts[u + 1]]
-    macro: bool  # macro AUC = the mean of the units' (padded) AUCs; False: one AUC (a table)
 
     @classmethod
     def of_videos(cls, labels: Mapping[str, np.ndarray]) -> TestSet:
-        videos = sorted(labels)
-        starts = np.cumsum([0, *(len(labels[v]) for v in videos)])
-        return cls(np.concatenate([labels[v] for v in videos]), starts, True)
+        starts = np.cumsum([0, *(len(labels[v]) for v in sorted(labels))])
+        return cls(cls.concatenate(labels), starts)
 
     @classmethod
     def of_rows(cls, labels: np.ndarray) -> TestSet:
-        return cls(np.asarray(labels), np.arange(len(labels) + 1), False)
+        return cls(np.asarray(labels), np.arange(len(labels) + 1))
+
+    @staticmethod
+    def concatenate(per_video: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Per-video arrays one after another, in the videos' order in ``of_videos``."""
+        return np.concatenate([per_video[v] for v in sorted(per_video)])
 
 
 @dataclass
@@ -383,7 +386,7 @@ def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, ar
                     row.objects.extend([] if math.isnan(auc.objects) else [auc.objects])
                     row.seconds.append(seconds if feature == "fused" else 0.0)  # every type's fit, counted once
                     if feature == "fused":  # what the goal verdict's bootstrap resamples
-                        row.scores.append(np.concatenate([auc.frames[v] for v in sorted(labels)]))
+                        row.scores.append(TestSet.concatenate(auc.frames))
                         row.test = test_set
 
     for seed in args.seeds:
