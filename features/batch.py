@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from mulde_vad.features.crops import crop_boxes, crop_frames
 from mulde_vad.storage.schema import ObjectTable
 
 
@@ -33,14 +34,26 @@ class ObjectBatch:
     flows: np.ndarray | None = None
     keypoints: np.ndarray | None = None
 
+    def crops(self, size: int) -> torch.Tensor:
+        """(n, 3, size, size) float32 RGB crops in [0, 1] of every object, on the device (``features.crops``)."""
+        if self.device.type == "cpu":
+            return crop_frames(self.frames, self.batch_index, self.objects.boxes, size, scale=1 / 255)
+        return crop_boxes(self.images, self.batch_index, self.objects.boxes, size)
+
+    def flow_crops(self, size: int) -> torch.Tensor:
+        """(n, 2, size, size) float32 crops of every object's flow, vectors as they are (not rescaled)."""
+        if self.flows is None:
+            raise ValueError("this batch carries no optical flow; the extraction config computes none")
+        if self.device.type == "cpu":
+            return crop_frames(self.flows, self.batch_index, self.objects.boxes, size)
+        return crop_boxes(self.flow_tensor, self.batch_index, self.objects.boxes, size)
+
     @cached_property
     def images(self) -> torch.Tensor:
-        """(b, 3, H, W) float32 RGB in [0, 1] on the device, shared by every extractor of the batch."""
+        """(b, 3, H, W) float32 RGB in [0, 1] on the device, the frames GPU crops are cut from (once per batch)."""
         return frames_to_images(self.frames, self.device)
 
     @cached_property
     def flow_tensor(self) -> torch.Tensor:
         """(b, 2, H, W) float32 flow on the device."""
-        if self.flows is None:
-            raise ValueError("this batch carries no optical flow; the extraction config computes none")
         return torch.from_numpy(self.flows).to(self.device).permute(0, 3, 1, 2)

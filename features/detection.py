@@ -9,12 +9,25 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from mulde_vad.features.weights import cache_dir, require, resolve_yolo
+from mulde_vad.features.weights import cache_dir, quiet_ultralytics, require, resolve_yolo
 
 PERSON = 0  # COCO class id
+YOLO_STRIDE = 32  # YOLO's input sides are multiples of its largest stride
+YOLO_MAX_SIZE = 640  # the size the COCO weights were trained at
+
+
+def detector_size(image_size: int | Literal["auto"], frame_shape: tuple[int, ...]) -> int:
+    """The letterbox size for frames of ``frame_shape`` (H, W, ...): ``image_size``, or for "auto" the frame's
+    long side rounded up to the stride and capped at 640, so a small frame is not upsampled to 640 first
+    (a 360×240 frame runs at 384×256: a quarter of 640×640's pixels)."""
+    if image_size != "auto":
+        return int(image_size)
+    long_side = max(frame_shape[:2])
+    return min(YOLO_MAX_SIZE, -(-long_side // YOLO_STRIDE) * YOLO_STRIDE)
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,7 @@ def load_yolo(weights: str, *, allow_download: bool = False):
     ultralytics' known model classes is refused (TypeError), never executed.
     """
     os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"  # read once, when ultralytics is first imported
+    quiet_ultralytics()
     from ultralytics import YOLO
     from ultralytics.nn import tasks
 
@@ -59,7 +73,7 @@ class YoloDetector:
         *,
         confidence: float = 0.5,
         classes: tuple[int, ...] | None = None,
-        image_size: int = 640,
+        image_size: int | Literal["auto"] = YOLO_MAX_SIZE,
         device: str = "cpu",
         allow_download: bool = False,
     ) -> None:
@@ -73,7 +87,12 @@ class YoloDetector:
         """One Detections per frame of ``frames`` (b, H, W, 3) RGB uint8, in a single batched call."""
         bgr = [np.ascontiguousarray(frame[..., ::-1]) for frame in frames]  # ultralytics reads numpy as BGR
         results = self.model.predict(
-            bgr, conf=self.confidence, classes=self.classes, imgsz=self.image_size, device=self.device, verbose=False
+            bgr,
+            conf=self.confidence,
+            classes=self.classes,
+            imgsz=detector_size(self.image_size, frames.shape[1:]),
+            device=self.device,
+            verbose=False,
         )
         out = []
         for result in results:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,10 +26,14 @@ from mulde_vad.features.extractors import ObjectExtractor, build_extractor
 from mulde_vad.features.extractors.pose import N_KEYPOINTS
 from mulde_vad.features.flow import build_flow
 from mulde_vad.features.foreground import foreground_boxes
+from mulde_vad.features.prefetch import prefetched
 from mulde_vad.features.video_backbone import RollingWindows, VideoBackbone
 from mulde_vad.storage.schema import BoxSource, FrameChunk, ObjectChunk, ObjectTable
 
 VIDEO_FEATURE = "video"
+#: Batches the object pipeline's prefetch thread finishes ahead of the one being encoded (more only holds
+#: more frames in memory: one ahead is enough for decoding + detection to overlap the encoder).
+PREFETCH_BATCHES = 1
 
 
 class FeatureSink(Protocol):
@@ -188,7 +192,9 @@ class ObjectPipeline:
         keypoints[persons] = self.landmarks(batch.frames, batch_index, table.boxes[persons])
         return keypoints
 
-    def run(self, reader: VideoReader, writer: FeatureSink, summary: ExtractionSummary) -> None:
+    def located(self, reader: VideoReader, summary: ExtractionSummary) -> Generator[ObjectBatch, None, None]:
+        """Each batch of frames with its objects (and keypoints, and flow when an extractor needs it):
+        decoding, detection and flow, the stages ``run`` lets a thread do one batch ahead."""
         previous: np.ndarray | None = None
         for batch in _timed_batches(reader, self.config.batch_size, summary):
             with summary.timed("detect"):
@@ -200,7 +206,7 @@ class ObjectPipeline:
             if self.flow is not None:
                 with summary.timed("flow"):
                     flows = self.flow.sequence(previous, batch.frames)
-            objects = ObjectBatch(
+            yield ObjectBatch(
                 frames=batch.frames,
                 objects=table,
                 batch_index=np.searchsorted(batch.indices, table.frame_index),
@@ -208,14 +214,20 @@ class ObjectPipeline:
                 flows=flows,
                 keypoints=keypoints,
             )
+            previous = batch.frames[-1]
+
+    def run(self, reader: VideoReader, writer: FeatureSink, summary: ExtractionSummary) -> None:
+        """Extract every batch of ``reader`` into ``writer``: a prefetch thread decodes, detects and computes
+        the flow of the next batch while this one is encoded, so both stages overlap (``features.prefetch``)."""
+        for batch in prefetched(self.located(reader, summary), depth=PREFETCH_BATCHES):
+            table = batch.objects
             features = {}
             for extractor in self.extractors:
                 with summary.timed(extractor.name):
-                    rows = extractor(objects) if len(table) else np.zeros((0, extractor.dim), np.float32)
+                    rows = extractor(batch) if len(table) else np.zeros((0, extractor.dim), np.float32)
                 features[extractor.name] = np.asarray(rows, dtype=np.float32)
             writer.append_objects(ObjectChunk(table, features))
             summary.n_objects += len(table)
-            previous = batch.frames[-1]
 
 
 class FramePipeline:

@@ -107,12 +107,19 @@ def list_inputs(source: str | Path) -> list[str | Path]:
 
 class _Tee:
     """The reader the extraction pipeline pulls from: hands every decoded full-size batch to ``on_batch``,
-    gives the pipeline its (possibly resized) frames, and stops at the frame limit."""
+    gives the pipeline its (possibly resized) frames, and stops at the frame limit.
 
-    def __init__(self, reader: VideoReader, limit: int | None, resize: tuple[int, int] | None, on_batch) -> None:
+    The object pipeline reads ahead of scoring (its prefetch thread), so ``pending`` keeps the (first frame,
+    frame count) of every batch handed out and not yet scored, oldest first: one object chunk per batch.
+    """
+
+    def __init__(
+        self, reader: VideoReader, limit: int | None, resize: tuple[int, int] | None, on_batch, *, track: bool
+    ) -> None:
         self.reader, self.limit, self.resize, self.on_batch = reader, limit, resize, on_batch
         self.n_decoded = 0
-        self.last: FrameBatch | None = None
+        self.track = track
+        self.pending: deque[tuple[int, int]] = deque()
 
     def iter_batches(self, batch_size: int) -> Iterator[FrameBatch]:
         for batch in self.reader.iter_batches(batch_size):
@@ -126,8 +133,9 @@ class _Tee:
             frames = batch.frames
             if self.resize is not None:
                 frames = np.stack([cv2.resize(f, self.resize, interpolation=cv2.INTER_AREA) for f in frames])
-            self.last = FrameBatch(batch.indices, frames)
-            yield self.last
+            if self.track:
+                self.pending.append((batch.start_index, len(batch)))
+            yield FrameBatch(batch.indices, frames)
             if self.limit is not None and self.n_decoded >= self.limit:
                 return
 
@@ -271,9 +279,9 @@ class _ScoringSink:
         self.predictor, self.session, self.tee = predictor, session, tee
 
     def append_objects(self, chunk: ObjectChunk) -> None:
-        batch = self.tee.last
+        first, n_frames = self.tee.pending.popleft()
         with self.session.summary.timed("mulde"):
-            scored = score_objects(self.predictor.scorer, chunk, batch.start_index, len(batch))
+            scored = score_objects(self.predictor.scorer, chunk, first, n_frames)
         self.session.add_scores(scored)
 
     def append_frames(self, chunk: FrameChunk) -> None:
@@ -335,7 +343,7 @@ class Predictor:
             sx, sy = reader.frame_size[0] / resize[0], reader.frame_size[1] / resize[1]
             session.scale = np.array([sx, sy, sx, sy], np.float32)
         session.keep_scores = [] if keep_scores else None
-        tee = _Tee(reader, limit, resize, session.add_frames)
+        tee = _Tee(reader, limit, resize, session.add_frames, track=self.config.kind == "object")
         interrupted = False
         try:
             try:

@@ -1,7 +1,7 @@
 """Deep appearance features: batched crops through an image encoder (CLIP, torchvision, TorchScript).
 
-Every encoder shares the same path: all boxes of a batch are cut at once with ``roi_align`` on the
-device, normalised, and encoded in chunks; only the encoder differs.
+Every encoder shares the same path: all boxes of a batch are cut at once (``ObjectBatch.crops``),
+normalised, and encoded in chunks; only the encoder differs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from mulde_vad.features.batch import ObjectBatch
-from mulde_vad.features.crops import crop_boxes
 
 # Crops per forward pass: bounds activation memory on crowded frames (a 224 px MobileNetV2 needs ~5 MB per
 # crop in its widest layer); CPU convolutions gain nothing from larger batches, GPUs do.
@@ -71,7 +70,7 @@ class CropEncoder:
         self.std = torch.tensor(std, device=device).view(1, 3, 1, 1)
 
     def __call__(self, batch: ObjectBatch) -> np.ndarray:
-        crops = crop_boxes(batch.images, batch.batch_index, batch.objects.boxes, self.size)
+        crops = batch.crops(self.size)
         if self.bgr:
             crops = crops.flip(1)
         crops = (crops - self.mean) / self.std

@@ -11,7 +11,6 @@ import torch
 from torch.nn import functional as F
 
 from mulde_vad.features.batch import ObjectBatch
-from mulde_vad.features.crops import crop_boxes
 from mulde_vad.features.extractors import register
 
 _SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -33,7 +32,7 @@ class HandcraftedAppearance:
         self.dim = 3 * self.colour_bins + 4 * self.orientation_bins
 
     def __call__(self, batch: ObjectBatch) -> np.ndarray:
-        crops = crop_boxes(batch.images, batch.batch_index, batch.objects.boxes, self.crop)  # (n, 3, s, s)
+        crops = batch.crops(self.crop)  # (n, 3, s, s)
         n = len(crops)
         colour_index = torch.clamp((crops * self.colour_bins).long(), max=self.colour_bins - 1).flatten(2)
         colour = torch.zeros(n, 3, self.colour_bins, device=crops.device)

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from mulde_vad.features.batch import ObjectBatch
-from mulde_vad.features.crops import crop_boxes
 from mulde_vad.features.detection import PERSON
 from mulde_vad.features.extractors import register
 
@@ -43,7 +42,7 @@ class VelocityExtractor:
 
     def __call__(self, batch: ObjectBatch) -> np.ndarray:
         boxes = batch.objects.boxes
-        flow = crop_boxes(batch.flow_tensor, batch.batch_index, boxes, self.crop)
+        flow = batch.flow_crops(self.crop)
         hist = orientation_histogram(flow, self.dim)
         heights = np.full(len(boxes), float(batch.frames.shape[1]))
         if self.height_norm:
