@@ -118,6 +118,12 @@ def resolve_file(value: str | None) -> Resolution:
     return Resolution(value, path=find_local(value) if value else None)
 
 
+def quiet_ultralytics() -> None:
+    """Before importing ultralytics: keep its errors, not its INFO chatter (settings file, hints), which it
+    decides once, at its first import."""
+    os.environ.setdefault("YOLO_VERBOSE", "false")
+
+
 def resolve_yolo(value: str | None) -> Resolution:
     """A YOLO model: a ``.yaml`` (random init), a local ``.pt``, or an ultralytics asset name to download."""
     if value is not None and value.endswith((".yaml", ".yml")):
@@ -125,6 +131,7 @@ def resolve_yolo(value: str | None) -> Resolution:
     found = resolve_file(value)
     if found.path is not None or value is None:
         return found
+    quiet_ultralytics()
     from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
 
     return Resolution(value, download="ultralytics" if value in GITHUB_ASSETS_NAMES else None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -139,7 +140,9 @@ class ExportedScorer(nn.Module):
 def _write_module(module: ExportedScorer, n_features: int, path: Path, fmt: ExportFormat) -> None:
     example = torch.zeros(2, n_features, dtype=torch.float32)
     if fmt == "torchscript":
-        torch.jit.script(module).save(str(path))
+        with warnings.catch_warnings():  # TorchScript is deprecated upstream, still supported: nothing to act on
+            warnings.filterwarnings("ignore", message=r".*torch\.jit\.", category=FutureWarning)
+            torch.jit.script(module).save(str(path))
         return
     torch.onnx.export(
         module,
