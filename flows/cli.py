@@ -8,7 +8,8 @@
     mulde-vad weights                    # each preset's models, where their weights are, present or not
     mulde-vad fit SOURCE --out BUNDLE | predict BUNDLE INPUT --out DIR | export BUNDLE --format F
 
-Every run command accepts ``--set section.field=value`` (YAML values) and ``--runner``/``--address``.
+Every run command accepts ``--set section.field=value`` (YAML values), ``--runner``/``--address``, ``--quiet``
+(no progress display) and ``--debug`` (the traceback of an error a user can fix, which is otherwise one line).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import contextlib
 import os
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,12 @@ from typing import Any
 import yaml
 
 from mulde_vad import __version__
+from mulde_vad.datasets import DatasetLayoutError
 from mulde_vad.flows import footage
 from mulde_vad.flows.config import ConfigError, PipelineConfig, load_config
+
+#: Errors in what the user gave (a config, a dataset folder): one line naming the file and the fix, exit code 2.
+FIXABLE: tuple[type[Exception], ...] = (ConfigError, DatasetLayoutError)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -97,14 +103,21 @@ def temporary_server() -> Iterator[None]:
                 os.environ["PREFECT_API_URL"] = previous
 
 
+def _fixable(args: argparse.Namespace, error: Exception) -> int:
+    """Report an error the user can fix: one line on stderr, after its traceback with ``--debug``; exit code 2."""
+    if args.debug:
+        traceback.print_exception(error)
+    print(f"mulde-vad: {error}", file=sys.stderr)
+    return 2
+
+
 def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
     from mulde_vad.flows import pipeline  # Prefect imports take a few seconds: only when a flow runs
 
-    try:
-        pipeline.preflight(config, extraction=args.command != "import-aivad")
-    except ConfigError as exc:
-        print(f"mulde-vad: {exc}", file=sys.stderr)
-        return 2
+    try:  # everything checkable before any work, the dataset's layout included: never a traceback from a flow
+        pipeline.preflight(config, extraction=args.command != "import-aivad", dataset=True)
+    except FIXABLE as error:
+        return _fixable(args, error)
     flows = {
         "demo": pipeline.pipeline_flow,
         "run": pipeline.pipeline_flow,
@@ -114,7 +127,7 @@ def _run(args: argparse.Namespace, config: PipelineConfig) -> int:
         "evaluate": pipeline.evaluate_flow,
     }
     try:
-        with temporary_server():
+        with temporary_server(), pipeline.console_progress(not args.quiet):
             if args.command == "import-aivad":
                 summary = pipeline.import_aivad_flow(
                     config, args.features_dir, args.clip_lengths_dir, allow_pickle=args.allow_pickle
@@ -138,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     common.add_argument("--runner", choices=["thread", "dask"], help="task runner for per-video extraction")
     common.add_argument("--address", help="tcp://host:8786 of an existing Dask scheduler (implies --runner dask)")
+    common.add_argument("--quiet", action="store_true", help="no progress display")
+    common.add_argument("--debug", action="store_true", help="with an error in the config or dataset, its traceback")
     demo = commands.add_parser("demo", parents=[common], help="synthetic dataset through the whole DAG")
     demo.add_argument("--preset", help="extraction preset (default weightfree; e.g. one using YOLO + CLIP weights)")
     for name, text in [
@@ -189,9 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo" and args.preset:
             overrides["extraction.preset"] = args.preset
         config = load_config("demo" if args.command == "demo" else args.config, overrides)
-    except ConfigError as exc:
-        print(f"mulde-vad: {exc}", file=sys.stderr)
-        return 2
+    except ConfigError as error:
+        return _fixable(args, error)
     return _run(args, config)
 
 

@@ -68,7 +68,7 @@ def fit_command(args: argparse.Namespace) -> int:
     if args.sigma is not None:
         options["smoothing_sigma"] = args.sigma
     print(f"fitting on {len(videos)} normal video(s) with preset {preset!r}")
-    bundle = fit_bundle(videos, preset, config, FitOptions(**options))
+    bundle = fit_bundle(videos, preset, config, FitOptions(**options), progress=not args.quiet)
     path = bundle.save(args.out)
     print(f"bundle: {path} (feature types {', '.join(bundle.features)}; threshold {bundle.threshold.value:.4g})")
     return 0
@@ -121,6 +121,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--folds", type=int, default=3, help="video folds for the threshold (3)")
     fit.add_argument("--sigma", type=float, help="smoothing sigma in frames (3, or the config's)")
     fit.add_argument("--device", default="auto")
+    fit.add_argument("--quiet", action="store_true", help="no progress display")
     fit.set_defaults(handler=fit_command)
     predict = commands.add_parser("predict", help="score videos, folders or streams with a bundle")
     predict.add_argument("bundle", type=Path)

@@ -11,8 +11,10 @@ writers that died, and ``preflight`` checks what can be checked before any work.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -23,17 +25,19 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
+from tqdm.contrib.logging import logging_redirect_tqdm
 
-from mulde_vad.datasets import VideoRecord
+from mulde_vad.datasets import DatasetLayoutError, VideoRecord
 from mulde_vad.features.config import resolve_device
 from mulde_vad.features.extractors import available_extractors
 from mulde_vad.flows.config import ConfigError, PipelineConfig, RunnerSettings, load_config, shipped_configs
+from mulde_vad.inference.progress import ExtractionProgress, Listener, Progress, TrainingProgress
 from mulde_vad.models.calibration import default_upper
 from mulde_vad.models.score_store import FeatureSource
 from mulde_vad.storage import FeatureStore, config_hash, read_shard
 from mulde_vad.storage.aivad import AIVAD_FEATURES
 from mulde_vad.tasks.common import new_run_dir, point_latest
-from mulde_vad.tasks.discover import DatasetIndex, discover_task
+from mulde_vad.tasks.discover import DatasetIndex, discover, discover_task
 from mulde_vad.tasks.evaluate import Evaluation, evaluate_task
 from mulde_vad.tasks.extract import STAGE as EXTRACT_STAGE
 from mulde_vad.tasks.extract import ExtractResult, check_weights, extract_key, extract_task, extraction_config
@@ -45,6 +49,20 @@ from mulde_vad.tasks.train import TrainedModel, train_task
 Stage = Literal["extract", "train", "score", "evaluate"]
 #: The stage flows' own runner, which scores the test videos: bounded, as each scoring thread uses torch.
 SCORING_RUNNER = ThreadPoolTaskRunner(max_workers=2)
+#: Whether the stages show a live progress line on stderr (``console_progress``); the UI has their artifacts.
+_CONSOLE: ContextVar[bool] = ContextVar("console_progress", default=False)
+
+
+@contextlib.contextmanager
+def console_progress(enabled: bool = True) -> Iterator[None]:
+    """Flows run inside the block show each stage's progress on stderr, with Prefect's console log lines
+    printed above the line instead of through it."""
+    token = _CONSOLE.set(enabled)
+    try:
+        with logging_redirect_tqdm() if enabled else contextlib.nullcontext():
+            yield
+    finally:
+        _CONSOLE.reset(token)
 
 
 class VideosFailed(RuntimeError):
@@ -95,7 +113,7 @@ def run_name() -> str:
     """``<config name>-<stage>-<UTC time>``: a flow run's name in the UI says which dataset and stage it ran."""
     from prefect.runtime import flow_run
 
-    config = flow_run.parameters.get("config", "demo")
+    config = flow_run.parameters.get("config_file") or flow_run.parameters.get("config", "demo")  # see flows.form
     if isinstance(config, PipelineConfig):
         name = config.name
     elif isinstance(config, Mapping):
@@ -123,10 +141,16 @@ def resolve(config: PipelineConfig | str, overrides: Mapping[str, Any] | None = 
     return load_config(config, overrides)
 
 
-def preflight(cfg: PipelineConfig, *, extraction: bool = True) -> None:
+def discover_dataset(cfg: PipelineConfig, run: Callable[..., DatasetIndex] = discover) -> DatasetIndex:
+    """The config's dataset (the demo generated first), listed by ``run``: the flow's task, or plain ``discover``."""
+    return run(cfg.dataset.name, cfg.dataset.root, cfg.dataset.demo.model_dump() if cfg.dataset.demo else None)
+
+
+def preflight(cfg: PipelineConfig, *, extraction: bool = True, dataset: bool = False) -> None:
     """Check before any work what the config file alone cannot: the extraction preset and its override
     fields, the devices, every weights file the preset loads, and the calibration keys against the feature
-    types. Raises one ConfigError naming the problem."""
+    types. Raises one ConfigError naming the problem. With ``dataset``, then list the dataset too (the
+    command line does, before its flow): a DatasetLayoutError names the file to fix."""
     try:
         resolve_device(cfg.mulde.device)
         if not extraction:
@@ -152,21 +176,30 @@ def preflight(cfg: PipelineConfig, *, extraction: bool = True) -> None:
             f"config {cfg.name!r}: evaluation.calibration_upper names unknown feature types {typos}; "
             f"known: {sorted(known)}"
         )
+    if dataset:
+        try:
+            discover_dataset(cfg)
+        except DatasetLayoutError as error:
+            raise DatasetLayoutError(
+                f"config {cfg.name!r}: {error} (see docs/datasets.md for the layout, or set dataset.root)"
+            ) from error
 
 
 def _collect(
-    futures: Mapping[str, PrefectFuture], what: str, on_done: Callable[[int], None] | None = None
+    futures: Mapping[str, PrefectFuture], what: str, on_done: Callable[[Any], None]
 ) -> tuple[list, dict[str, str]]:
-    """Wait for every future (keyed by video id); return the results and, per failed video, its error."""
+    """Wait for every future (keyed by video id), telling ``on_done`` each result (None: failed) as it comes;
+    return the results and, per failed video, its error."""
     video_of = {future: video for video, future in futures.items()}
     results, failed = [], {}
-    for done, future in enumerate(as_completed(list(futures.values())), start=1):
+    for future in as_completed(list(futures.values())):
         try:
-            results.append(future.result())
+            result = future.result()
+            results.append(result)
         except Exception as exc:  # the task's own exception: recorded, the other videos carry on
             failed[video_of[future]] = f"{type(exc).__name__}: {exc}"
-        if on_done:
-            on_done(done)
+            result = None
+        on_done(result)
     return results, failed
 
 
@@ -175,16 +208,19 @@ def _failure(what: str, failed: Mapping[str, str], total: int) -> str:
     return f"{len(failed)} of {total} {what} task(s) failed: {listed}"
 
 
-def _advance(artifact: UUID, total: int) -> Callable[[int], None]:
-    """The ``on_done`` callback moving a progress artifact to ``done`` of ``total`` videos."""
-
-    def on_done(done: int) -> None:
-        update_progress_artifact(artifact, 100.0 * done / total)
-
-    return on_done
+def _artifact(description: str) -> UUID:
+    """A progress artifact of the current flow run: the UI's view of a stage's progress."""
+    return create_progress_artifact(0.0, description=description)
 
 
-@flow(name="extract-videos", log_prints=True)
+def _moving(artifact: UUID | None) -> Listener | None:
+    """A Progress listener moving ``artifact`` to the fraction done."""
+    return None if artifact is None else lambda fraction: update_progress_artifact(artifact, 100.0 * fraction)
+
+
+# Not persisted, even under a flow that persists its results: a rerun of its parent must run it again (the
+# store skips what is done), not reuse its outcome with the videos that failed.
+@flow(name="extract-videos", log_prints=True, persist_result=False)
 def extract_videos(
     records: list[VideoRecord],
     preset: str,
@@ -194,18 +230,19 @@ def extract_videos(
     timeout_s: float | None = None,
 ) -> tuple[list[ExtractResult], dict[str, str]]:
     """Map extraction over videos on the configured task runner, advancing the ``progress`` artifact (the
-    pipeline run's); return the results and, per failed video, why."""
+    pipeline run's) and the console line as they finish; return the results and, per failed video, why."""
     config = extraction_config(preset, overrides)
     task = extract_task.with_options(timeout_seconds=timeout_s)
     futures = {record.video_id: task.submit(record, config, store) for record in records}
-    return _collect(futures, "extraction", None if progress is None else _advance(progress, len(records)))
+    with ExtractionProgress(len(records), enabled=_CONSOLE.get(), listener=_moving(progress)) as shown:
+        return _collect(futures, "extraction", lambda result: shown.video_done(result.n_frames if result else 0))
 
 
 def _extract(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> tuple[list[FeatureSource], DatasetIndex]:
     """Extract every video; failed test videos are set aside in the returned index, a failed training video stops."""
     # Without labels (extraction needs none) the records are plain JSON: the UI shows the subflow's videos.
     records = [replace(r, labels=None) for r in (*index.train, *index.test)]
-    progress = create_progress_artifact(0.0, description=f"extracting {len(records)} videos")
+    progress = _artifact(f"extracting {len(records)} videos")
     runner = extract_videos.with_options(task_runner=task_runner(cfg.runner))
     results, failed = runner(
         records, cfg.extraction.preset, cfg.extraction.overrides, cfg.store, progress, cfg.runner.timeout_s
@@ -236,8 +273,12 @@ def _select(cfg: PipelineConfig, sources: list[FeatureSource]) -> list[FeatureSo
 def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource], summary: RunSummary) -> None:
     params = cfg.mulde.estimator_params()
     train_ids = [r.video_id for r in index.train]
-    for source in sources:  # one at a time: each fit already uses every core; a skip returns a named state
-        summary.models.append(train_task(source, train_ids, params, cfg.store, return_state=True).result())
+    listener = _moving(_artifact(f"training {len(sources)} models"))
+    with TrainingProgress(len(sources), enabled=_CONSOLE.get(), listener=listener) as shown:
+        for source in sources:  # one at a time: each fit already uses every core; a skip returns a named state
+            state = train_task(source, train_ids, params, cfg.store, shown.on_epoch(source.name), return_state=True)
+            summary.models.append(state.result())
+            shown.model_done()
     summary.counts.update(
         models_trained=sum(m.computed for m in summary.models),
         training_rows={m.source.name: m.n_train for m in summary.models},
@@ -247,8 +288,9 @@ def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource
 def _score(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> dict[str, Path]:
     task = score_task.with_options(timeout_seconds=cfg.runner.timeout_s)
     futures = {r.video_id: task.submit(r.video_id, summary.models, cfg.store) for r in index.test}
-    progress = create_progress_artifact(0.0, description=f"scoring {len(futures)} videos")
-    results, failed = _collect(futures, "scoring", _advance(progress, len(futures)))
+    listener = _moving(_artifact(f"scoring {len(futures)} videos"))
+    with Progress("score", len(futures), "video", enabled=_CONSOLE.get(), listener=listener) as shown:
+        results, failed = _collect(futures, "scoring", lambda _: shown.advance())
     if failed:
         summary.failures.append(_failure("scoring", failed, len(futures)))
         if not results:
@@ -290,9 +332,7 @@ def _run_stages(
         clock, cpu_clock = now, cpu_now
         logger.info("%s done in %.1f s (CPU %.1f s)", stage, summary.timings[stage], summary.cpu_timings[stage])
 
-    index = discover_task(
-        cfg.dataset.name, cfg.dataset.root, cfg.dataset.demo.model_dump() if cfg.dataset.demo else None
-    )
+    index = discover_dataset(cfg, discover_task)
     if index.failed:
         summary.failures.append(
             f"{len(index.failed)} test video(s) unreadable at discovery: "

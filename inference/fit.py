@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from mulde_vad import __version__
 from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extract import build_pipeline, extract_video
 from mulde_vad.inference.bundle import Bundle, FeatureModel, Threshold, weight_hashes
+from mulde_vad.inference.progress import ExtractionProgress, TrainingProgress
 from mulde_vad.inference.scorer import Scorer, score_frame_rows, score_objects
 from mulde_vad.models.calibration import CALIBRATION_HOLDOUT, CALIBRATION_TAIL, Calibration, Tail, default_upper
 from mulde_vad.models.mulde import MULDE
@@ -88,15 +90,23 @@ class MemorySink:
         return score_objects(scorer, chunk, 0, self.n_frames).fused
 
 
-def _fit_types(videos: Sequence[MemorySink], names: Sequence[str], options: FitOptions) -> dict[str, FeatureModel]:
+def _fit_types(
+    videos: Sequence[MemorySink], names: Sequence[str], options: FitOptions, training: TrainingProgress
+) -> dict[str, FeatureModel]:
     fitted = {}
     for name in names:
         X = np.concatenate([v.rows(name) for v in videos])
-        model = MULDE(**options.mulde_params).fit(X)
+        model = MULDE(**options.mulde_params).fit(X, on_epoch=training.on_epoch(name))
+        training.model_done()
         upper = default_upper(name)
         calibration = Calibration.fit(model.calibration_scores_, upper, tail=options.calibration_tail, name=name)
         fitted[name] = FeatureModel(model, calibration, upper, len(X))
     return fitted
+
+
+def _n_folds(options: FitOptions, n_videos: int) -> int:
+    """Video folds of the threshold; below 2 the threshold is in-sample, from one fit on every video."""
+    return min(options.folds, n_videos)
 
 
 def _scorer(fitted: Mapping[str, FeatureModel], empty_fill: float) -> Scorer:
@@ -104,14 +114,18 @@ def _scorer(fitted: Mapping[str, FeatureModel], empty_fill: float) -> Scorer:
 
 
 def held_out_threshold(
-    videos: Sequence[MemorySink], names: Sequence[str], options: FitOptions, log: Callable[[str], None]
+    videos: Sequence[MemorySink],
+    names: Sequence[str],
+    options: FitOptions,
+    log: Callable[[str], None],
+    training: TrainingProgress,
 ) -> Threshold:
     """The ``threshold_percentile`` of smoothed fused frame scores of videos their models did not see."""
-    folds = min(options.folds, len(videos))
+    folds = _n_folds(options, len(videos))
     scores = []
     if folds < 2:
         method = "in_sample"  # a single training video: nothing to hold out
-        scorer = _scorer(_fit_types(videos, names, options), options.empty_fill)
+        scorer = _scorer(_fit_types(videos, names, options, training), options.empty_fill)
         scores = [smooth_scores(videos[0].score(scorer), options.smoothing_sigma)]
     else:
         method = "held_out_videos"
@@ -119,7 +133,7 @@ def held_out_threshold(
             log(f"threshold fold {fold + 1}/{folds}")
             held = [v for i, v in enumerate(videos) if i % folds == fold]
             rest = [v for i, v in enumerate(videos) if i % folds != fold]
-            scorer = _scorer(_fit_types(rest, names, options), options.empty_fill)
+            scorer = _scorer(_fit_types(rest, names, options, training), options.empty_fill)
             scores += [smooth_scores(v.score(scorer), options.smoothing_sigma) for v in held]
     pooled = np.concatenate(scores)
     summary = {f"p{q:g}": float(np.percentile(pooled, q)) for q in (50, 90, 99)} | {"max": float(pooled.max())}
@@ -133,9 +147,14 @@ def fit_bundle(
     config: ExtractionConfig,
     options: FitOptions | None = None,
     *,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = tqdm.write,
+    progress: bool = False,
 ) -> Bundle:
-    """Extract every normal video in ``sources``, fit the per-type models and the threshold; return the bundle."""
+    """Extract every normal video in ``sources``, fit the per-type models and the threshold; return the bundle.
+
+    ``progress`` shows a live line per stage on stderr; ``log`` lines (printed above it by default) say what
+    each video held and what threshold came out.
+    """
     options = options or FitOptions()
     if not sources:
         raise ValueError("fit needs at least one normal training video")
@@ -143,15 +162,21 @@ def fit_bundle(
         raise ValueError(f"preset {preset!r} has stride={config.stride}; predict scores every frame, use stride 1")
     pipeline = build_pipeline(config)
     videos, started = [], time.perf_counter()
-    for i, source in enumerate(sources, start=1):
-        sink = MemorySink()
-        summary = extract_video(source, config, sink, pipeline=pipeline)
-        log(f"extracted {i}/{len(sources)} {Path(source).name}: {summary.n_frames} frames, {summary.n_objects} objects")
-        videos.append(sink)
+    with ExtractionProgress(len(sources), enabled=progress) as extraction:
+        for i, source in enumerate(sources, start=1):
+            sink = MemorySink()
+            summary = extract_video(source, config, sink, pipeline=pipeline)
+            counts = f"{summary.n_frames} frames, {summary.n_objects} objects"
+            log(f"extracted {i}/{len(sources)} {Path(source).name}: {counts}")
+            extraction.video_done(summary.n_frames)
+            videos.append(sink)
     names = list((videos[0].objects or videos[0].frames)[0].features)
-    threshold = held_out_threshold(videos, names, options, log)
-    log(f"threshold {threshold.value:.4g} ({threshold.percentile:g}th percentile, {threshold.method})")
-    features = _fit_types(videos, names, options)
+    # Each threshold fold fits one model per feature type, and so does the final fit.
+    n_models = (_n_folds(options, len(videos)) + 1) * len(names)
+    with TrainingProgress(n_models, enabled=progress) as training:
+        threshold = held_out_threshold(videos, names, options, log, training)
+        log(f"threshold {threshold.value:.4g} ({threshold.percentile:g}th percentile, {threshold.method})")
+        features = _fit_types(videos, names, options, training)
     provenance = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "mulde_vad": __version__,

@@ -33,7 +33,7 @@ from mulde_vad.storage.aivad import AIVAD_FEATURES, AIVAD_STAGE, aivad_config
 class Estimator(Protocol):
     calibration_scores_: np.ndarray  # training scores to calibrate with (rows the model did not fit, if any)
 
-    def fit(self, X: np.ndarray) -> Estimator: ...
+    def fit(self, X: np.ndarray, **fit_params: Any) -> Estimator: ...
     def anomaly_score(self, X: np.ndarray) -> np.ndarray: ...
     def save(self, path: str | Path) -> None: ...
 
@@ -97,12 +97,17 @@ def default_estimator(params: Mapping[str, Any] | None = None) -> Callable[[str]
 
 
 def fit_feature(
-    store: FeatureStore, source: FeatureSource, train_ids: Sequence[str], make_model: Callable[[str], Estimator]
+    store: FeatureStore,
+    source: FeatureSource,
+    train_ids: Sequence[str],
+    make_model: Callable[[str], Estimator],
+    **fit_params: Any,
 ) -> FittedFeature:
-    """Fit one model on all training rows of ``source`` and its calibration on its ``calibration_scores_``."""
+    """Fit one model on all training rows of ``source`` and its calibration on its ``calibration_scores_``;
+    ``fit_params`` go to the model's ``fit`` (MULDE's ``on_epoch``, say)."""
     X = stack_features(store.shards(source.stage, source.config, list(train_ids)), source.key)
     X = X[np.isfinite(X).all(axis=1)]  # pose rows of boxes without a matched person are NaN: not observations
-    model = make_model(source.name).fit(X)
+    model = make_model(source.name).fit(X, **fit_params)
     calibration = Calibration.fit(model.calibration_scores_, source.upper, tail=source.tail, name=source.name)
     return FittedFeature(source, model, calibration, len(X))
 

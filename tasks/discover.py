@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 
-from mulde_vad.datasets import VideoRecord, get_adapter
+from mulde_vad.datasets import DatasetLayoutError, VideoRecord, get_adapter
 from mulde_vad.datasets.demo import DemoSpec, generate_demo
+from mulde_vad.tasks.common import retry_transient
 
 
 @dataclass(frozen=True)
@@ -39,15 +41,24 @@ def discover(name: str, root: Path, demo: Mapping[str, Any] | None = None) -> Da
     train, test = adapter.videos("train"), adapter.videos("test")
     broken = [f"{r.video_id}: {r.error}" for r in train if r.error]
     if broken:
-        raise ValueError(f"{root}: training videos cannot be read: {'; '.join(broken)}")
+        raise DatasetLayoutError(f"{root}: training videos cannot be read: {'; '.join(broken)}")
     failed = {r.video_id: r.error for r in test if r.error}
     index = DatasetIndex(name, train, [r for r in test if not r.error], failed)
     if not index.train or not index.test:
-        raise ValueError(
+        raise DatasetLayoutError(
             f"{root}: dataset {name!r} has {len(index.train)} train and {len(index.test)} test "
             "videos; both splits need at least one"
         )
     return index
 
 
-discover_task = task(discover, name="discover-dataset", retries=2, retry_delay_seconds=2)
+# A layout error comes out the same on every try: only I/O hiccups are retried. No result cache: a retried
+# run reads the dataset as it is now, after the user fixed it.
+discover_task = task(
+    discover,
+    name="discover-dataset",
+    retries=2,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_transient,
+    cache_policy=NO_CACHE,
+)

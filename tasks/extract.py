@@ -38,6 +38,7 @@ class ExtractResult:
     computed: bool  # False: a complete shard was already in the store
     seconds: float
     inputs: str = ""  # content digest of the video
+    n_frames: int = 0  # frames extracted now (0 when the shard was reused): the progress display's frames/s
 
 
 def extraction_config(preset: str, overrides: Mapping[str, Any] | None = None) -> ExtractionConfig:
@@ -73,8 +74,8 @@ def extract_one(record: VideoRecord, config: ExtractionConfig, store_root: Path)
     start = time.perf_counter()
     provenance = make_provenance(video=record.source, config=key, weights=weight_files(config))
     with ShardWriter(path, kind=config.kind, provenance=provenance, inputs=inputs) as writer:
-        extract_video(record.source, config, writer)
-    return ExtractResult(record.video_id, path, True, time.perf_counter() - start, inputs)
+        summary = extract_video(record.source, config, writer)
+    return ExtractResult(record.video_id, path, True, time.perf_counter() - start, inputs, summary.n_frames)
 
 
 def _extract_visibly(record: VideoRecord, config: ExtractionConfig, store_root: Path) -> ExtractResult | State:

@@ -26,6 +26,7 @@ from prefect.states import State
 
 from mulde_vad.models import MULDE
 from mulde_vad.models.calibration import Calibration
+from mulde_vad.models.mulde import EpochCallback
 from mulde_vad.models.score_store import FeatureSource, FittedFeature, default_estimator, fit_feature
 from mulde_vad.storage import FeatureStore, config_hash
 from mulde_vad.storage.shards import shard_inputs
@@ -101,9 +102,14 @@ def _load_saved(source: FeatureSource, model_path: Path, calibration_path: Path)
 
 
 def train_feature(
-    source: FeatureSource, train_ids: Sequence[str], mulde_params: Mapping[str, Any], store_root: Path
+    source: FeatureSource,
+    train_ids: Sequence[str],
+    mulde_params: Mapping[str, Any],
+    store_root: Path,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainedModel:
-    """Fit (or load) the MULDE model of one feature type on all training videos' rows."""
+    """Fit (or load) the MULDE model of one feature type on all training videos' rows; ``on_epoch`` shows the fit's
+    progress (``MULDE.fit``)."""
     store = FeatureStore(store_root)
     directory = store.stage_dir(STAGE, train_key(source, mulde_params, training_inputs(store, source, train_ids)))
     model_path, calibration_path = directory / f"{source.name}.mulde", directory / f"{source.name}.calibration.json"
@@ -111,7 +117,7 @@ def train_feature(
     if saved is not None:
         return saved
     start = time.perf_counter()
-    fitted = fit_feature(store, source, train_ids, default_estimator(mulde_params))
+    fitted = fit_feature(store, source, train_ids, default_estimator(mulde_params), on_epoch=on_epoch)
     fitted.model.save(model_path)
     write_json_atomic(
         calibration_path, {"low": fitted.calibration.low, "high": fitted.calibration.high, "n_train": fitted.n_train}
@@ -136,12 +142,16 @@ def log_loss(what: str, history: Mapping[str, np.ndarray]) -> None:
 
 
 def _train_visibly(
-    source: FeatureSource, train_ids: Sequence[str], mulde_params: Mapping[str, Any], store_root: Path
+    source: FeatureSource,
+    train_ids: Sequence[str],
+    mulde_params: Mapping[str, Any],
+    store_root: Path,
+    on_epoch: EpochCallback | None = None,
 ) -> TrainedModel | State:
     what = f"train {source.name}"
 
     def work() -> TrainedModel:
-        model = train_feature(source, train_ids, mulde_params, store_root)
+        model = train_feature(source, train_ids, mulde_params, store_root, on_epoch)
         if model.computed:
             log_loss(what, MULDE.load(model.model_path).loss_history_)
         return model

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mulde_vad.features.extract import ExtractionSummary
 from mulde_vad.storage import BoxSource, ObjectChunk, ObjectTable
 
 
@@ -39,7 +40,7 @@ def fake_config(preset: str, overrides: dict | None = None) -> FakeConfig:
     return FakeConfig(preset)
 
 
-def fake_extract_video(source: Path, config: FakeConfig, writer) -> None:
+def fake_extract_video(source: Path, config: FakeConfig, writer) -> ExtractionSummary:
     video_id = Path(source).name
     CALLS.append(video_id)
     if video_id in FAIL_ON:
@@ -59,3 +60,4 @@ def fake_extract_video(source: Path, config: FakeConfig, writer) -> None:
     features = {"motion": motion[:, None].astype(np.float32), "colour": frames.mean(axis=(1, 2)).astype(np.float32)}
     writer.append_objects(ObjectChunk(table, features))
     writer.finish(n)
+    return ExtractionSummary(n_frames=n)

@@ -97,6 +97,7 @@ def test_the_pipeline_run_holds_the_progress_artifacts_and_the_subflow_shows_its
     assert sorted((a.description, a.data) for a in artifacts) == [
         ("extracting 6 videos", 100.0),
         ("scoring 3 videos", 100.0),
+        ("training 2 models", 100.0),
     ]
     (subflow,) = [r for r in flow_runs if r.id != pipeline_run]  # extract-videos
     shown = [record["video_id"] for record in subflow.parameters["records"]]

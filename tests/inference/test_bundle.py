@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -88,6 +89,9 @@ def test_fit_and_predict_commands_on_a_folder(demo, tmp_path, capsys):
         shutil.copytree(video, train / video.name)
     bundle = tmp_path / "bundle"
     assert main(["fit", str(train), "--out", str(bundle), "--epochs", "2", "--folds", "2", "--device", "cpu"]) == 0
+    shown = capsys.readouterr().err  # the live display: videos with frames/s, then models with step and loss
+    assert "extract: 100%" in shown and "2/2" in shown and "frames/s" in shown
+    assert "train: 100%" in shown and re.search(r" step (\d+)/\1 loss ", shown)
     manifest = json.loads((bundle / "bundle.json").read_text())
     assert manifest["threshold"]["method"] == "held_out_videos" and manifest["threshold"]["folds"] == 2
     assert [t["video"].rsplit("/", 1)[-1] for t in manifest["provenance"]["training"]] == ["train_00", "train_01"]
