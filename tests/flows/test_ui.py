@@ -21,6 +21,8 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import AwaitingRetry
 
 from mulde_vad.datasets.demo import DemoSpec, generate_demo
+from mulde_vad.features.config import PRESETS
+from mulde_vad.flows.config import CONFIG_DIR
 from mulde_vad.flows.ui import REPO, WORK_POOL, free_port
 
 DEPLOYMENTS = {d["name"] for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]}
@@ -114,7 +116,7 @@ def test_ui_from_another_directory_keeps_ui_schedules_and_stops_everything_on_si
         ui.wait_ready()
         with ui.client() as client:
             demo = client.read_deployment_by_name("pipeline/demo")
-            assert demo.entrypoint == "mulde_vad.flows.pipeline:pipeline_flow"
+            assert demo.entrypoint == "mulde_vad.flows.form:pipeline"
             assert not demo.pull_steps
             assert demo.tags == ["demo", "pipeline"]
             assert demo.global_concurrency_limit.limit == 1  # overlapping runs queue instead of racing
@@ -123,9 +125,18 @@ def test_ui_from_another_directory_keeps_ui_schedules_and_stops_everything_on_si
             assert pool.base_job_template["variables"]["properties"]["working_dir"]["default"] == str(workdir)
             dataset = client.read_deployment_by_name("pipeline/dataset")
             client.create_deployment_schedules(dataset.id, [(IntervalSchedule(interval=timedelta(hours=6)), True)])
+            form = dataset.parameter_openapi_schema["properties"]
     finally:
         left = ui.sigterm()
     assert not left, f"processes left behind after SIGTERM: {sorted(left)}"
+    # The run form offers every config file in configs/ by name, and the presets ("": the config's); paths are
+    # text, overrides a mapping.
+    assert form["config"]["enum"] == sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    assert {"demo", "ped2", "avenue"} <= set(form["config"]["enum"])
+    assert form["preset"]["enum"] == ["", *sorted(PRESETS)]
+    assert form["config_file"]["type"] == form["dataset_root"]["type"] == "string"
+    assert (form["overrides"]["type"], form["overrides"]["default"]) == ("object", {})
+    assert list(form) == ["config", "config_file", "dataset_root", "preset", "overrides"]
 
     again = _UI(workdir, home, port)
     try:
@@ -173,7 +184,7 @@ def test_a_deployed_run_with_a_bad_video_is_retried_through_the_api_and_recomput
         ui.wait_ready()
         with ui.client() as client:
             deployment = client.read_deployment_by_name("pipeline/dataset")
-            run = client.create_flow_run_from_deployment(deployment.id, parameters={"config": "e2e.yaml"})
+            run = client.create_flow_run_from_deployment(deployment.id, parameters={"config_file": "e2e.yaml"})
             assert _wait_final(client, run.id).state.is_failed()
             frame.write_bytes(good)  # the input is fixed; then *Retry*, as the UI does it
             client.set_flow_run_state(run.id, AwaitingRetry(), force=True)
@@ -190,3 +201,4 @@ def test_a_deployed_run_with_a_bad_video_is_retried_through_the_api_and_recomput
         assert sum(m.startswith(f"extract {video}: skipped, valid result") for m in logs) == 1  # the retry
         assert (f"extract-{video}", "Skipped") in states
     assert (workdir / "runs" / "e2e" / "latest" / "report.md").is_file()
+    assert any((workdir / "store" / "prefect-results").iterdir())  # persisted results: what a UI Retry reuses
