@@ -19,6 +19,7 @@ from mulde_vad.features.crops import crop_boxes, crop_frames
 from mulde_vad.features.extractors import build_extractor
 from mulde_vad.features.extractors.cnn import MobileNetV2Bottleneck
 from mulde_vad.features.extractors.velocity import orientation_histogram
+from mulde_vad.models.mulde import MULDE
 from mulde_vad.storage.schema import ObjectTable
 
 CROP_ATOL = 1e-4
@@ -112,6 +113,10 @@ def test_features_from_cpu_crops_equal_features_from_roi_align(
     assert colour.max() <= 3 / 1024
     # the gradient histogram is L2-normalised: on a nearly flat crop (a sub-pixel box) a few flips weigh more
     assert gradients.mean() < 1e-3 and gradients.max() < 0.05
+    # and the anomaly scores a model gives the rows move by no more than the features do
+    model = MULDE(hidden_units=(16, 16), max_steps=20, device="cpu").fit(reference["velocity"])
+    scores = model.anomaly_score(reference["velocity"])
+    np.testing.assert_allclose(model.anomaly_score(fast["velocity"]), scores, rtol=1e-3, atol=1e-3 * np.ptp(scores))
 
 
 def _degree_histogram(flow: torch.Tensor, bins: int) -> torch.Tensor:
