@@ -22,6 +22,9 @@ Two tables per input:
 
 from __future__ import annotations
 
+import mulde_vad  # noqa: F401  # before torch: idle OpenMP threads then sleep, as in the CLI
+
+# isort: split
 import argparse
 import os
 import resource
