@@ -42,7 +42,6 @@ import yaml
 from bench.real_assets import PRESET_WEIGHTS
 from mulde_vad.features.batch import ObjectBatch
 from mulde_vad.features.config import ExtractionConfig
-from mulde_vad.features.crops import crop_boxes
 from mulde_vad.features.decode import FrameBatch, open_video
 from mulde_vad.features.extract import ObjectPipeline
 from mulde_vad.features.extractors.velocity import orientation_histogram
@@ -151,10 +150,9 @@ def stage_floors(predictor: Predictor, video: Path, limit: int) -> tuple[Floors,
             flows = pipeline.flow.sequence(previous, batch.frames)
         index = np.searchsorted(batch.indices, table.frame_index)
         objects = ObjectBatch(batch.frames, table, index, pipeline.device, flows=flows, keypoints=keypoints)
-        images, flow = objects.images, objects.flow_tensor  # frame tensors, shared by every crop
         with floors.timed("crops"):
-            image_crops = crop_boxes(images, objects.batch_index, table.boxes, encoder.size)
-            flow_crops = crop_boxes(flow, objects.batch_index, table.boxes, config.velocity_crop)
+            image_crops = objects.crops(encoder.size)
+            flow_crops = objects.flow_crops(config.velocity_crop)
         with floors.timed("encode"), torch.inference_mode():
             rows = encoder.encode(((image_crops - encoder.mean) / encoder.std).contiguous())
         with floors.timed("velocity"):
