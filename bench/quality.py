@@ -424,9 +424,9 @@ def run_video(name: str, types: Mapping[str, VideoFeatures], labels: Mapping, ar
                 if calibration == args.calibration[0]:  # object AUC and fit time do not depend on the calibration
                     row.objects.extend([] if math.isnan(auc.objects) else [auc.objects])
                     row.seconds.append(seconds if feature == "fused" else 0.0)  # every type's fit, counted once
-                    if feature == "fused":  # what the goal verdict's bootstrap resamples
-                        row.scores.append(TestSet.concatenate(auc.frames))
-                        row.test = test_set
+                if feature == "fused" and calibration == CALIBRATION_TAIL:  # what the verdict's bootstrap resamples
+                    row.scores.append(TestSet.concatenate(auc.frames))
+                    row.test = test_set
 
     by_video = args.holdout == "videos"
     for seed in args.seeds:

@@ -26,14 +26,14 @@ from mulde_vad.models.frame_scores import object_to_frame_scores, score_observed
 from mulde_vad.models.metrics import macro_auc, micro_auc, per_video_auc
 from mulde_vad.models.plots import plot_video_scores
 from mulde_vad.models.smoothing import smooth_videos
-from mulde_vad.storage import FeatureStore, read_shard, stack_features
+from mulde_vad.storage import FeatureStore, feature_shape, read_shard, stack_features
 from mulde_vad.storage.aivad import AIVAD_FEATURES, AIVAD_STAGE, aivad_config
 
 
 class Estimator(Protocol):
     calibration_scores_: np.ndarray  # training scores to calibrate with (rows the model did not fit, if any)
 
-    def fit(self, X: np.ndarray, **fit_params: Any) -> Estimator: ...
+    def fit(self, X: np.ndarray, groups: np.ndarray | None = None, **fit_params: Any) -> Estimator: ...
     def anomaly_score(self, X: np.ndarray) -> np.ndarray: ...
     def save(self, path: str | Path) -> None: ...
 
@@ -103,13 +103,19 @@ def fit_feature(
     make_model: Callable[[str], Estimator],
     **fit_params: Any,
 ) -> FittedFeature:
-    """Fit one model on all training rows of ``source`` and its calibration on its ``calibration_scores_``;
-    ``fit_params`` go to the model's ``fit`` (MULDE's ``on_epoch``, say)."""
-    X = stack_features(store.shards(source.stage, source.config, list(train_ids)), source.key)
-    X = X[np.isfinite(X).all(axis=1)]  # pose rows of boxes without a matched person are NaN: not observations
-    model = make_model(source.name).fit(X, **fit_params)
+    """Fit one model on all training rows of ``source`` and its calibration on its ``calibration_scores_``.
+
+    The model's ``fit`` gets each row's training video as ``groups`` (a MULDE with a calibration hold-out
+    withholds whole videos, so the calibration scores unseen videos, as AI-VAD's leave-one-video-out
+    statistics do), and ``fit_params`` (MULDE's ``on_epoch``, say).
+    """
+    paths = store.shards(source.stage, source.config, list(train_ids))
+    X = stack_features(paths, source.key)
+    groups = np.repeat(np.arange(len(paths)), [feature_shape([path], source.key)[0] for path in paths])
+    observed = np.isfinite(X).all(axis=1)  # pose rows of boxes without a matched person are NaN: not observations
+    model = make_model(source.name).fit(X[observed], groups=groups[observed], **fit_params)
     calibration = Calibration.fit(model.calibration_scores_, source.upper, tail=source.tail, name=source.name)
-    return FittedFeature(source, model, calibration, len(X))
+    return FittedFeature(source, model, calibration, int(observed.sum()))
 
 
 def score_video(store: FeatureStore, fitted: Mapping[str, FittedFeature], video_id: str) -> dict[str, np.ndarray]:

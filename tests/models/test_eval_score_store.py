@@ -32,7 +32,8 @@ def write_objects(store: FeatureStore, source: FeatureSource, video: str, frames
 class SquaredDistance:
     """Stub estimator with hand-computable scores: squared distance to the training mean."""
 
-    def fit(self, X: np.ndarray) -> SquaredDistance:
+    def fit(self, X: np.ndarray, groups: np.ndarray | None = None) -> SquaredDistance:
+        self.groups_ = groups
         self.mean_ = X.mean(axis=0)
         self.calibration_scores_ = self.anomaly_score(X)
         return self
@@ -164,8 +165,8 @@ def test_nan_pose_rows_are_ignored_for_fitting_and_frame_scores(tmp_path: Path) 
 class HeldOutDistance(SquaredDistance):
     """Like ``SquaredDistance``, but calibrates with scores of rows it did not fit: here, twice its own."""
 
-    def fit(self, X: np.ndarray) -> HeldOutDistance:
-        super().fit(X)
+    def fit(self, X: np.ndarray, groups: np.ndarray | None = None) -> HeldOutDistance:
+        super().fit(X, groups)
         self.calibration_scores_ = 2 * self.anomaly_score(X)
         return self
 
@@ -178,3 +179,15 @@ def test_the_calibration_comes_from_the_models_calibration_scores(tmp_path: Path
     write_objects(store, POSE, "tr", [0, 0, 1, 3], [[1, 0, 0], [-1, 0, 0], [0, 0, 3], [0, 0, -3]], 4)
     fitted = fit_feature(store, POSE, ["tr"], lambda name: HeldOutDistance())
     assert (fitted.calibration.low, fitted.calibration.high) == (2.0, 18.0)  # in-sample would be (1, 9)
+
+
+def test_the_model_learns_which_training_video_each_row_comes_from(tmp_path: Path) -> None:
+    """fit_feature hands the estimator each observed row's training video, so a hold-out can withhold videos."""
+    from mulde_vad.models.score_store import fit_feature
+
+    store = FeatureStore(tmp_path / "store")
+    write_objects(store, POSE, "a", [0, 1], [[1, 0, 0], [2, 0, 0]], 2)
+    write_objects(store, POSE, "b", [0, 0, 1], [[3, 0, 0], [np.nan, np.nan, np.nan], [4, 0, 0]], 2)
+    fitted = fit_feature(store, POSE, ["a", "b"], lambda name: SquaredDistance())
+    np.testing.assert_array_equal(fitted.model.groups_, [0, 0, 1, 1])  # the NaN row of "b" is no observation
+    assert fitted.n_train == 4
