@@ -7,8 +7,10 @@ from mulde_vad.models.mulde import MULDE
 
 
 def test_a_small_training_set_trains_for_fit_epochs() -> None:
-    params = training_params(FIT_MULDE_DEFAULTS, 2000)  # 1600 rows after the 20% calibration hold-out
+    params = training_params(FIT_MULDE_DEFAULTS, 2000)
     assert params == {**FIT_MULDE_DEFAULTS, "max_steps": FIT_EPOCHS * 4}  # 4 batches of 512 per pass
+    held_out = training_params({"fusion_holdout": 0.5}, 2000)  # the network trains on the 1000 other rows
+    assert held_out["max_steps"] == FIT_EPOCHS * 2
 
 
 def test_a_large_training_set_keeps_the_estimators_step_budget() -> None:
