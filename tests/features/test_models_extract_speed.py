@@ -45,7 +45,11 @@ def test_one_measurement_counts_every_frame_and_prints_a_row_per_length(tmp_path
     row = measure("weightfree", "backbone", str(clip), str(warmup), "cpu", 4)
     assert row["frames"] == 12 and row["objects"] >= 12  # the moving square (or the whole frame) on every frame
     assert {"decode", "detect", "flow", "velocity", "appearance_hist", "geometry"} <= set(row["seconds"])
-    assert row["wall"] >= sum(row["seconds"].values()) * 0.99 and row["rss_mb"] > 0 and row["cuda_mb"] is None
+    # decode, detect and flow run in the prefetch thread while the main thread extracts: two threads' stage
+    # times add up to at most twice the wall time, and no stage outlasts it
+    stages = row["seconds"].values()
+    assert max(stages) <= row["wall"] * 1.01 and sum(stages) <= 2 * row["wall"] * 1.01
+    assert row["rss_mb"] > 0 and row["cuda_mb"] is None
     rows = [row, {**row, "wall": 2 * row["wall"]}, {**row, "wall": 4 * row["wall"]}]
     text = table("weightfree", rows, ["decode", "flow"]).splitlines()
     assert len(text) == 4 + len(MULTIPLES) and text[2].startswith("| length | frames")
