@@ -53,6 +53,12 @@ SCORING_RUNNER = ThreadPoolTaskRunner(max_workers=2)
 _CONSOLE: ContextVar[bool] = ContextVar("console_progress", default=False)
 
 
+def _console_enabled() -> bool:
+    """Whether ``console_progress`` is on. Flows read it through this function: a Dask task runner may pickle
+    a flow's function by value, and a ContextVar among its globals cannot be pickled (a function can)."""
+    return _CONSOLE.get()
+
+
 @contextlib.contextmanager
 def console_progress(enabled: bool = True) -> Iterator[None]:
     """Flows run inside the block show each stage's progress on stderr, with Prefect's console log lines
@@ -234,7 +240,7 @@ def extract_videos(
     config = extraction_config(preset, overrides)
     task = extract_task.with_options(timeout_seconds=timeout_s)
     futures = {record.video_id: task.submit(record, config, store) for record in records}
-    with ExtractionProgress(len(records), enabled=_CONSOLE.get(), listener=_moving(progress)) as shown:
+    with ExtractionProgress(len(records), enabled=_console_enabled(), listener=_moving(progress)) as shown:
         return _collect(futures, "extraction", lambda result: shown.video_done(result.n_frames if result else 0))
 
 
@@ -274,7 +280,7 @@ def _train(cfg: PipelineConfig, index: DatasetIndex, sources: list[FeatureSource
     params = cfg.mulde.estimator_params()
     train_ids = [r.video_id for r in index.train]
     listener = _moving(_artifact(f"training {len(sources)} models"))
-    with TrainingProgress(len(sources), enabled=_CONSOLE.get(), listener=listener) as shown:
+    with TrainingProgress(len(sources), enabled=_console_enabled(), listener=listener) as shown:
         for source in sources:  # one at a time: each fit already uses every core; a skip returns a named state
             state = train_task(source, train_ids, params, cfg.store, shown.on_epoch(source.name), return_state=True)
             summary.models.append(state.result())
@@ -289,7 +295,7 @@ def _score(cfg: PipelineConfig, index: DatasetIndex, summary: RunSummary) -> dic
     task = score_task.with_options(timeout_seconds=cfg.runner.timeout_s)
     futures = {r.video_id: task.submit(r.video_id, summary.models, cfg.store) for r in index.test}
     listener = _moving(_artifact(f"scoring {len(futures)} videos"))
-    with Progress("score", len(futures), "video", enabled=_CONSOLE.get(), listener=listener) as shown:
+    with Progress("score", len(futures), "video", enabled=_console_enabled(), listener=listener) as shown:
         results, failed = _collect(futures, "scoring", lambda _: shown.advance())
     if failed:
         summary.failures.append(_failure("scoring", failed, len(futures)))
