@@ -19,7 +19,7 @@ Datasets (all real; nothing here is synthetic):
   and the 34-d pose of MediaPipe's BlazePose keypoints; person boxes without a pose are not observations).
 * ``ped2-weightfree`` and ``ped2-cpu``: the real UCSD Ped2 benchmark (``--ped2``: 16 training, 12 test
   videos, frame labels), extracted with the weight-free preset and with ``ped2_cpu`` (AI-VAD's Ped2
-  detection settings on YOLOv8n, velocity, the MobileNetV2 bottleneck, geometry, colour histograms);
+  detection settings on YOLOv8n, 1-bin velocity, the MobileNetV2 bottleneck, geometry);
   frame AUC as above (no object labels).
 
 Scorers, all fitted on the same training features (standardised with training statistics):

@@ -26,7 +26,7 @@ from mulde_vad.models.frame_scores import object_to_frame_scores, score_observed
 from mulde_vad.models.metrics import macro_auc, micro_auc, per_video_auc
 from mulde_vad.models.plots import plot_video_scores
 from mulde_vad.models.smoothing import smooth_videos
-from mulde_vad.storage import FeatureStore, feature_shape, read_shard, stack_features
+from mulde_vad.storage import FeatureStore, feature_rows, read_shard, stack_features
 from mulde_vad.storage.aivad import AIVAD_FEATURES, AIVAD_STAGE, aivad_config
 
 
@@ -111,7 +111,7 @@ def fit_feature(
     """
     paths = store.shards(source.stage, source.config, list(train_ids))
     X = stack_features(paths, source.key)
-    groups = np.repeat(np.arange(len(paths)), [feature_shape([path], source.key)[0] for path in paths])
+    groups = np.repeat(np.arange(len(paths)), feature_rows(paths, source.key))
     observed = np.isfinite(X).all(axis=1)  # pose rows of boxes without a matched person are NaN: not observations
     model = make_model(source.name).fit(X[observed], groups=groups[observed], **fit_params)
     calibration = Calibration.fit(model.calibration_scores_, source.upper, tail=source.tail, name=source.name)

@@ -435,6 +435,11 @@ def feature_shape(paths: Iterable[str | Path], feature: str) -> tuple[int, int]:
     return total, dim
 
 
+def feature_rows(paths: Iterable[str | Path], feature: str) -> list[int]:
+    """Rows of ``feature`` in each shard, in order (0 for a shard with no rows), from metadata only."""
+    return [sum(dataset.shape[0] for dataset in _feature_datasets([path], feature)) for path in paths]
+
+
 def iter_feature_batches(
     paths: Iterable[str | Path], feature: str, batch_size: int, dtype: np.dtype | str = np.float32
 ) -> Iterator[np.ndarray]:

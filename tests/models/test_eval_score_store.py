@@ -188,6 +188,9 @@ def test_the_model_learns_which_training_video_each_row_comes_from(tmp_path: Pat
     store = FeatureStore(tmp_path / "store")
     write_objects(store, POSE, "a", [0, 1], [[1, 0, 0], [2, 0, 0]], 2)
     write_objects(store, POSE, "b", [0, 0, 1], [[3, 0, 0], [np.nan, np.nan, np.nan], [4, 0, 0]], 2)
-    fitted = fit_feature(store, POSE, ["a", "b"], lambda name: SquaredDistance())
-    np.testing.assert_array_equal(fitted.model.groups_, [0, 0, 1, 1])  # the NaN row of "b" is no observation
+    path = store.shard_path(POSE.stage, POSE.config, "empty")  # nothing found: the writer never saw a row
+    with ShardWriter(path, kind="object", provenance=make_provenance(video=None, config=POSE.config)) as writer:
+        writer.finish(2)
+    fitted = fit_feature(store, POSE, ["a", "empty", "b"], lambda name: SquaredDistance())
+    np.testing.assert_array_equal(fitted.model.groups_, [0, 0, 2, 2])  # the NaN row of "b" is no observation
     assert fitted.n_train == 4
