@@ -117,8 +117,12 @@ def _fit_types(
 ) -> dict[str, FeatureModel]:
     fitted = {}
     for name in names:
-        X = np.concatenate([v.rows(name) for v in videos])
-        model = MULDE(**training_params(options.mulde_params, len(X))).fit(X, on_epoch=training.on_epoch(name))
+        per_video = [v.rows(name) for v in videos]
+        X = np.concatenate(per_video)
+        groups = np.repeat(np.arange(len(per_video)), [len(rows) for rows in per_video])  # as the pipeline's fit
+        model = MULDE(**training_params(options.mulde_params, len(X))).fit(
+            X, groups=groups, on_epoch=training.on_epoch(name)
+        )
         training.model_done()
         upper = default_upper(name)
         calibration = Calibration.fit(model.calibration_scores_, upper, tail=options.calibration_tail, name=name)
