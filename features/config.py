@@ -15,6 +15,8 @@ RUNTIME_FIELDS = ("device", "batch_size", "allow_download")
 # Fields only the BlazePose keypoint model reads: hashed only by configs that run it, so adding them left the
 # hash of every other stage (and the features already extracted under it) unchanged.
 BLAZEPOSE_FIELDS = ("pose_presence_threshold",)
+# Fields hashed only when they differ from their default, so adding them left every existing stage hash alone.
+HASHED_WHEN_SET = {"cpu_precision": "fp32"}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HIERA_MEAN = (0.45, 0.45, 0.45)
@@ -33,6 +35,10 @@ class ExtractionConfig:
     detector_image_size: YOLO's letterbox size, or "auto": the frame's long side rounded up to 32, at most
         640 (a 360×240 frame runs at 384, 3× faster than 640; but on Ped2 YOLOv8n then finds only 41% of
         the boxes it finds at 640, whose upsampling small pedestrians need: measure before choosing it).
+    cpu_precision: the arithmetic of the detector and the backbone encoder on the CPU. "bf16" runs YOLO under
+        torch's bfloat16 autocast and the encoder through OpenVINO at bfloat16, about 2× faster where the
+        CPU computes bfloat16 natively (AVX512-BF16, AMX); features move by about 1% and the real Ped2 AUC
+        by less (docs/benchmarks.md). On CUDA the encoders run at float16 whatever this says.
     min_box_area / cover_threshold: AI-VAD's area filter and overlap removal for detector boxes.
     foreground*: AI-VAD's frame-difference boxes for moving objects the detector missed.
     whole_frame_fallback: a frame with no box contributes the whole frame as one object (AI-VAD).
@@ -61,6 +67,7 @@ class ExtractionConfig:
     detector_confidence: float = 0.5
     detector_classes: tuple[int, ...] | None = None
     detector_image_size: int | Literal["auto"] = 640
+    cpu_precision: Literal["fp32", "bf16"] = "fp32"
     allow_download: bool = False
     min_box_area: float = 10 * 10
     cover_threshold: float = 0.6
@@ -106,6 +113,8 @@ class ExtractionConfig:
             isinstance(self.detector_image_size, int) and self.detector_image_size > 0
         ):
             raise ValueError(f"detector_image_size must be a positive int or 'auto', got {self.detector_image_size!r}")
+        if self.cpu_precision not in ("fp32", "bf16"):
+            raise ValueError(f"cpu_precision must be 'fp32' or 'bf16', got {self.cpu_precision!r}")
         if not 0 < self.cover_threshold <= 1:
             raise ValueError(f"cover_threshold must be in (0, 1], got {self.cover_threshold}")
         if self.foreground_blur % 2 == 0:
@@ -153,6 +162,9 @@ class ExtractionConfig:
         unused = () if self.uses_blazepose else BLAZEPOSE_FIELDS
         for name in (*RUNTIME_FIELDS, *unused):
             values.pop(name)
+        for name, default in HASHED_WHEN_SET.items():
+            if values[name] == default:
+                values.pop(name)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod

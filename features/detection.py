@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
 
 from mulde_vad.features.weights import cache_dir, quiet_ultralytics, require, resolve_yolo
 
@@ -64,8 +65,30 @@ def load_yolo(weights: str, *, allow_download: bool = False):
     return YOLO(str(cache_dir() / weights))  # ultralytics downloads its release asset to this path
 
 
+def decode_boxes_in_fp32(model: torch.nn.Module) -> None:
+    """Run the box decoder (DFL: a softmax over 16 distance bins and their expectation) in float32 under a
+    bfloat16 autocast. Left in bfloat16, its 8-bit mantissa rounds distances of up to 16 strides to a 16th
+    of a stride (2 px at stride 32), and half of the boxes on vtest moved to an IoU below 0.9 with the
+    float32 ones; the convolutions before it stay bfloat16, where the time goes."""
+    from ultralytics.nn.modules.block import DFL
+
+    for module in model.modules():
+        if isinstance(module, DFL):
+            forward = module.forward
+
+            def fp32_forward(x: torch.Tensor, forward=forward) -> torch.Tensor:
+                with torch.autocast("cpu", enabled=False):
+                    return forward(x.float())
+
+            module.forward = fp32_forward
+
+
 class YoloDetector:
-    """Runs YOLO on a batch of RGB frames; keeps classes in ``classes`` (None = all) above ``confidence``."""
+    """Runs YOLO on a batch of RGB frames; keeps classes in ``classes`` (None = all) above ``confidence``.
+
+    ``cpu_precision="bf16"`` runs the network under torch's bfloat16 autocast on the CPU (about 2× faster
+    where the CPU computes bfloat16 natively); boxes and NMS stay float32.
+    """
 
     def __init__(
         self,
@@ -74,6 +97,7 @@ class YoloDetector:
         confidence: float = 0.5,
         classes: tuple[int, ...] | None = None,
         image_size: int | Literal["auto"] = YOLO_MAX_SIZE,
+        cpu_precision: Literal["fp32", "bf16"] = "fp32",
         device: str = "cpu",
         allow_download: bool = False,
     ) -> None:
@@ -82,18 +106,22 @@ class YoloDetector:
         self.classes = list(classes) if classes is not None else None
         self.image_size = image_size
         self.device = device
+        self.bf16 = cpu_precision == "bf16" and torch.device(device).type == "cpu"
+        if self.bf16:
+            decode_boxes_in_fp32(self.model.model)
 
     def __call__(self, frames: np.ndarray) -> list[Detections]:
         """One Detections per frame of ``frames`` (b, H, W, 3) RGB uint8, in a single batched call."""
         bgr = [np.ascontiguousarray(frame[..., ::-1]) for frame in frames]  # ultralytics reads numpy as BGR
-        results = self.model.predict(
-            bgr,
-            conf=self.confidence,
-            classes=self.classes,
-            imgsz=detector_size(self.image_size, frames.shape[1:]),
-            device=self.device,
-            verbose=False,
-        )
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            results = self.model.predict(
+                bgr,
+                conf=self.confidence,
+                classes=self.classes,
+                imgsz=detector_size(self.image_size, frames.shape[1:]),
+                device=self.device,
+                verbose=False,
+            )
         out = []
         for result in results:
             boxes = result.boxes

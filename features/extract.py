@@ -78,6 +78,7 @@ def _yolo(weights: str, config: ExtractionConfig, device: str, *, classes: tuple
         confidence=config.detector_confidence,
         classes=classes,
         image_size=config.detector_image_size,
+        cpu_precision=config.cpu_precision,
         device=device,
         allow_download=config.allow_download,
     )

@@ -22,19 +22,24 @@ from mulde_vad.features.extractors import register
 
 
 def orientation_histogram(flow: torch.Tensor, bins: int) -> torch.Tensor:
-    """(n, 2, h, w) flow crops → (n, bins) magnitude-weighted orientation histogram divided by h·w.
+    """(n, 2, h, w) flow crops → (n, bins) magnitude-weighted orientation histogram divided by h·w (on the CPU).
 
     Bin i holds angles in [360i/B, 360(i+1)/B) degrees, found in radians as floor(B·atan2(v, u) / 2π) mod B
     (a pixel on a bin edge may fall on either side by float rounding), and summed by one ``bincount`` over
-    all crops: a third of the time of degrees, ``remainder`` and ``scatter_add`` on 224×224 crops.
+    all crops. numpy's SIMD ``arctan2`` and ``bincount`` take a quarter of the time of torch's on the CPU,
+    where 14 crops of 224×224 are 700,000 pixels per frame. One bin (AI-VAD's Ped2 velocity) is the mean
+    magnitude, with no angle to compute.
     """
-    n, _, height, width = flow.shape
-    u, v = flow[:, 0], flow[:, 1]
-    magnitude = (u.abs() + v.abs()).flatten(1)
-    index = torch.floor(torch.atan2(v, u).mul_(bins / (2 * math.pi))).long().remainder_(bins).flatten(1)
-    index += torch.arange(n, device=flow.device)[:, None] * bins  # one bincount for every crop's bins
-    hist = torch.bincount(index.flatten(), magnitude.flatten(), minlength=n * bins).view(n, bins)
-    return hist.to(flow.dtype) / (height * width)
+    crops = flow.detach().cpu().numpy()
+    n, _, height, width = crops.shape
+    u, v = crops[:, 0].reshape(n, -1), crops[:, 1].reshape(n, -1)
+    magnitude = np.abs(u) + np.abs(v)
+    if bins == 1:
+        return torch.from_numpy(magnitude.mean(1, keepdims=True))
+    index = np.floor(np.arctan2(v, u) * np.float32(bins / (2 * math.pi))).astype(np.int64) % bins
+    index += np.arange(n)[:, None] * bins  # one bincount for every crop's bins
+    hist = np.bincount(index.ravel(), magnitude.ravel(), minlength=n * bins).reshape(n, bins)
+    return torch.from_numpy((hist / (height * width)).astype(crops.dtype))
 
 
 @register("velocity")
@@ -50,9 +55,8 @@ class VelocityExtractor:
     def __call__(self, batch: ObjectBatch) -> np.ndarray:
         boxes = batch.objects.boxes
         flow = batch.flow_crops(self.crop)
-        hist = orientation_histogram(flow, self.dim)
+        hist = orientation_histogram(flow, self.dim).numpy()
         heights = np.full(len(boxes), float(batch.frames.shape[1]))
         if self.height_norm:
             heights = np.where(batch.objects.class_id == PERSON, np.maximum(boxes[:, 3] - boxes[:, 1], 1.0), heights)
-        hist = hist / torch.as_tensor(heights, dtype=hist.dtype, device=hist.device)[:, None]
-        return hist.cpu().numpy()
+        return hist / heights.astype(hist.dtype)[:, None]

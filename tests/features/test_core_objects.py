@@ -102,3 +102,13 @@ def test_preset_rejects_unknown_names_and_fields() -> None:
     with pytest.raises(ValueError, match="unknown extraction field"):
         ExtractionConfig.preset("weightfree", detector_treshold=3)
     assert "device" not in ExtractionConfig().to_dict()
+
+
+def test_cpu_precision_is_validated_and_hashed_only_when_bf16() -> None:
+    """fp32 (the default) leaves the stage hash as it was before the field existed, so stores stay valid;
+    bf16 changes the features, so it must change the hash and never be served fp32 features."""
+    with pytest.raises(ValueError, match="cpu_precision must be 'fp32' or 'bf16', got 'fp16'"):
+        ExtractionConfig(cpu_precision="fp16")
+    assert "cpu_precision" not in ExtractionConfig().to_dict()
+    bf16 = ExtractionConfig(cpu_precision="bf16").to_dict()
+    assert bf16["cpu_precision"] == "bf16" and bf16 != ExtractionConfig().to_dict()

@@ -234,6 +234,27 @@ def test_yolo_from_yaml_runs_batched_with_class_filter(weights: str) -> None:
             assert d.keypoints is not None and d.keypoints.shape == (len(d.boxes), 17, 2)
 
 
+def test_bf16_yolo_convolves_in_bfloat16_and_decodes_boxes_in_float32() -> None:
+    """cpu_precision bf16: the convolutions run at bfloat16 (the speed-up), the box decoder at float32 (box
+    coordinates of hundreds of pixels need more than bfloat16's 8-bit mantissa)."""
+    from ultralytics.nn.modules.block import DFL
+
+    torch.manual_seed(0)
+    detector = YoloDetector("yolov8n.yaml", confidence=0.0, image_size=64, cpu_precision="bf16", device="cpu")
+    dtypes: dict[str, torch.dtype] = {}
+
+    def record(name: str):  # a forward hook that returns None leaves the output alone
+        return lambda module, inputs, out: dtypes.update({name: out.dtype}) if name not in dtypes else None
+
+    first_conv = next(m for m in detector.model.model.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_hook(record("conv"))
+    dfl = next(m for m in detector.model.model.modules() if isinstance(m, DFL))
+    dfl.register_forward_hook(record("decode"))
+    detections = detector(np.random.default_rng(0).integers(0, 255, (2, 48, 64, 3), dtype=np.uint8))
+    assert len(detections) == 2 and all(d.boxes.dtype == np.float32 for d in detections)
+    assert dtypes == {"conv": torch.bfloat16, "decode": torch.float32}
+
+
 def test_raft_flow_from_a_local_state_dict_keeps_the_frame_size(tmp_path: Path) -> None:
     from torchvision.models.optical_flow import raft_small
 
