@@ -153,11 +153,11 @@ def stage_floors(predictor: Predictor, video: Path, limit: int) -> tuple[Floors,
         with floors.timed("crops"):
             image_crops = objects.crops(encoder.size)
             flow_crops = objects.flow_crops(config.velocity_crop)
-        with floors.timed("encode"), torch.inference_mode():
-            rows = encoder.encode(((image_crops - encoder.mean) / encoder.std).contiguous())
+        with floors.timed("encode"):
+            rows = encoder.features(image_crops)
         with floors.timed("velocity"):
             orientation_histogram(flow_crops, config.velocity_bins)
-        features = {"backbone": rows.numpy(), "velocity": extractors["velocity"](objects)}
+        features = {"backbone": rows, "velocity": extractors["velocity"](objects)}
         for name in ("appearance_hist", "geometry"):
             with floors.timed(name):
                 features[name] = extractors[name](objects)

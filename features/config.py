@@ -36,9 +36,11 @@ class ExtractionConfig:
         640 (a 360×240 frame runs at 384, 3× faster than 640; but on Ped2 YOLOv8n then finds only 41% of
         the boxes it finds at 640, whose upsampling small pedestrians need: measure before choosing it).
     cpu_precision: the arithmetic of the detector and the backbone encoder on the CPU. "bf16" runs YOLO under
-        torch's bfloat16 autocast and the encoder through OpenVINO at bfloat16, about 2× faster where the
-        CPU computes bfloat16 natively (AVX512-BF16, AMX); features move by about 1% and the real Ped2 AUC
-        by less (docs/benchmarks.md). On CUDA the encoders run at float16 whatever this says.
+        torch's bfloat16 autocast and the encoder (built-in CNNs, torchvision models, ONNX files; TorchScript
+        files stay float32) through OpenVINO at bfloat16, about 2× faster where the CPU computes bfloat16
+        natively (AVX512-BF16, AMX); features move by about 1% and the real Ped2 AUC by less
+        (docs/benchmarks.md). A CPU without native bfloat16 runs float32 and warns. On CUDA the encoders
+        run at float16 whatever this says.
     min_box_area / cover_threshold: AI-VAD's area filter and overlap removal for detector boxes.
     foreground*: AI-VAD's frame-difference boxes for moving objects the detector missed.
     whole_frame_fallback: a frame with no box contributes the whole frame as one object (AI-VAD).

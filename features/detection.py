@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from mulde_vad.features.precision import cpu_bf16
 from mulde_vad.features.weights import cache_dir, quiet_ultralytics, require, resolve_yolo
 
 PERSON = 0  # COCO class id
@@ -87,7 +88,7 @@ class YoloDetector:
     """Runs YOLO on a batch of RGB frames; keeps classes in ``classes`` (None = all) above ``confidence``.
 
     ``cpu_precision="bf16"`` runs the network under torch's bfloat16 autocast on the CPU (about 2× faster
-    where the CPU computes bfloat16 natively); boxes and NMS stay float32.
+    where the CPU computes bfloat16 natively, float32 elsewhere); boxes and NMS stay float32.
     """
 
     def __init__(
@@ -106,7 +107,7 @@ class YoloDetector:
         self.classes = list(classes) if classes is not None else None
         self.image_size = image_size
         self.device = device
-        self.bf16 = cpu_precision == "bf16" and torch.device(device).type == "cpu"
+        self.bf16 = cpu_bf16(cpu_precision, device)
         if self.bf16:
             decode_boxes_in_fp32(self.model.model)
 
