@@ -20,7 +20,6 @@ from mulde_vad.features.batch import ObjectBatch
 from mulde_vad.features.detection import PERSON
 from mulde_vad.features.extractors import register
 
-
 #: Crops per pass of the histogram: 16 crops of 224×224 keep its temporaries in the caches; a batch of
 #: 16 frames (230 crops on Ped2) in one pass took 2-3× longer, moving int64 bin indices through memory.
 HISTOGRAM_CHUNK = 16
