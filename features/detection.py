@@ -7,6 +7,8 @@ classes): a ``.pt`` is a pickle, and without it loading a file runs any code the
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -84,6 +86,17 @@ def decode_boxes_in_fp32(model: torch.nn.Module) -> None:
             module.forward = fp32_forward
 
 
+@contextmanager
+def restored_threads() -> Iterator[None]:
+    """Keep the calling thread's torch thread count: ultralytics' first ``predict`` on the CPU sets it to the
+    machine's cores − 1, which left YOLO and everything after it in that thread on one core of two."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class YoloDetector:
     """Runs YOLO on a batch of RGB frames; keeps classes in ``classes`` (None = all) above ``confidence``.
 
@@ -114,7 +127,7 @@ class YoloDetector:
     def __call__(self, frames: np.ndarray) -> list[Detections]:
         """One Detections per frame of ``frames`` (b, H, W, 3) RGB uint8, in a single batched call."""
         bgr = [np.ascontiguousarray(frame[..., ::-1]) for frame in frames]  # ultralytics reads numpy as BGR
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16), restored_threads():
             results = self.model.predict(
                 bgr,
                 conf=self.confidence,

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torchvision.models import get_model
 
+from mulde_vad.features import precision
 from mulde_vad.features.batch import ObjectBatch
 from mulde_vad.features.boxes import match_boxes, pairwise_iou
 from mulde_vad.features.config import ExtractionConfig
@@ -234,11 +235,28 @@ def test_yolo_from_yaml_runs_batched_with_class_filter(weights: str) -> None:
             assert d.keypoints is not None and d.keypoints.shape == (len(d.boxes), 17, 2)
 
 
-def test_bf16_yolo_convolves_in_bfloat16_and_decodes_boxes_in_float32() -> None:
+def test_yolo_leaves_the_callers_torch_threads_as_they_were() -> None:
+    """ultralytics' first predict sets torch's threads to the cores − 1 (one core of two) in the calling
+    thread; the detector puts back what the caller had."""
+    from ultralytics.utils import NUM_THREADS
+
+    original = torch.get_num_threads()
+    torch.set_num_threads(NUM_THREADS + 1)
+    try:
+        detector = YoloDetector("yolov8n.yaml", confidence=0.0, image_size=64, device="cpu")
+        detector(np.zeros((1, 48, 64, 3), np.uint8))
+        assert torch.get_num_threads() == NUM_THREADS + 1
+    finally:
+        torch.set_num_threads(original)
+
+
+def test_bf16_yolo_convolves_in_bfloat16_and_decodes_boxes_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
     """cpu_precision bf16: the convolutions run at bfloat16 (the speed-up), the box decoder at float32 (box
-    coordinates of hundreds of pixels need more than bfloat16's 8-bit mantissa)."""
+    coordinates of hundreds of pixels need more than bfloat16's 8-bit mantissa). Checked as if the CPU had
+    native bfloat16 (autocast runs anywhere, only slower)."""
     from ultralytics.nn.modules.block import DFL
 
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
     torch.manual_seed(0)
     detector = YoloDetector("yolov8n.yaml", confidence=0.0, image_size=64, cpu_precision="bf16", device="cpu")
     dtypes: dict[str, torch.dtype] = {}

@@ -7,11 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extract import extract_video
 from mulde_vad.flows.cli import main
 from mulde_vad.inference.bundle import BundleError, load_bundle
@@ -201,3 +203,13 @@ def test_weights_other_than_the_fitted_ones_are_refused(bundle_dir, tmp_path):
     bundle = load_bundle(copy_bundle(bundle_dir, tmp_path, record), device="cpu")
     with pytest.raises(BundleError, match=r"mnv2\.pt is not the file this bundle was fitted with"):
         Predictor(bundle)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_bundle_runs_at_the_precision_it_was_fitted_with_whatever_its_preset_now_says(bundle_dir, precision):
+    """fp32 is left out of the stored config (its hash predates the field); it must not come back as the
+    bf16 of the yolo_mobilenet preset."""
+    bundle = load_bundle(bundle_dir)
+    config = ExtractionConfig.preset("yolo_mobilenet", cpu_precision=precision)
+    bundle = replace(bundle, preset="yolo_mobilenet", extraction=config.to_dict())
+    assert bundle.extraction_config(device="cpu").cpu_precision == precision
