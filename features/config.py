@@ -38,9 +38,10 @@ class ExtractionConfig:
     cpu_precision: the arithmetic of the detector and the backbone encoder on the CPU. "bf16" runs YOLO under
         torch's bfloat16 autocast and the encoder (built-in CNNs, torchvision models, ONNX files; TorchScript
         files stay float32) through OpenVINO at bfloat16, about 2× faster where the CPU computes bfloat16
-        natively (AVX512-BF16, AMX); features move by about 1% and the real Ped2 AUC by less
-        (docs/benchmarks.md). A CPU without native bfloat16 runs float32 and warns. On CUDA the encoders
-        run at float16 whatever this says.
+        natively (AVX512-BF16, AMX). The MobileNetV2 features of a crop move by a median 22%, as much as a
+        half-pixel shift of its box does; on real Ped2 the fused AUC of simple scorers rose by 0.3-0.9
+        and single types moved by up to ±2 points (docs/benchmarks.md). A CPU without native bfloat16 runs
+        float32 and warns. On CUDA the encoders run at float16 whatever this says.
     min_box_area / cover_threshold: AI-VAD's area filter and overlap removal for detector boxes.
     foreground*: AI-VAD's frame-difference boxes for moving objects the detector missed.
     whole_frame_fallback: a frame with no box contributes the whole frame as one object (AI-VAD).

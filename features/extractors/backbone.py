@@ -71,8 +71,9 @@ class OnnxEncoder:
 class OpenVinoEncoder:
     """An ONNX image encoder compiled by OpenVINO for the CPU at bfloat16: (n, 3, S, S) float32 → (n, dim).
 
-    About 2× faster than onnxruntime at float32 on a CPU that computes bfloat16 natively (AVX512-BF16,
-    AMX), features within about 1% (bench/predict_speed.py, bench/ped2_parity.py). Threads are not pinned
+    About 1.6× faster than onnxruntime at float32 on a CPU that computes bfloat16 natively (AVX512-BF16,
+    AMX); the features move about as much as a half-pixel shift of the crop's box moves them
+    (bench/predict_speed.py, bench/ped2_parity.py). Threads are not pinned
     to cores: the cores are shared with decoding and detection of the next batch. One infer request per
     calling thread, since a request is not safe to share between threads.
     """
