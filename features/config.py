@@ -171,6 +171,13 @@ class ExtractionConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod
+    def stored(cls, name: str, values: dict[str, Any], **runtime: Any) -> ExtractionConfig:
+        """The config whose ``to_dict()`` is ``values``, on preset ``name``, with runtime fields set. A field
+        ``to_dict`` leaves out at its default (``HASHED_WHEN_SET``) comes back at that default, not at the
+        preset's value, which may have changed since (a float32 bundle of a preset that now runs bfloat16)."""
+        return cls.preset(name, **{**HASHED_WHEN_SET, **values, **runtime})
+
+    @classmethod
     def preset(cls, name: str, **overrides: Any) -> ExtractionConfig:
         """A named preset with field overrides; an unknown preset or field raises ValueError naming it."""
         if name not in PRESETS:

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mulde_vad.features.config import HASHED_WHEN_SET, ExtractionConfig
+from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.weights_table import weight_files
 from mulde_vad.models.calibration import Calibration
 from mulde_vad.models.mulde import MULDE
@@ -81,12 +81,9 @@ class Bundle:
         )
 
     def extraction_config(self, **runtime: Any) -> ExtractionConfig:
-        """The stored extraction config, with runtime fields (device, batch_size) set by the caller.
-
-        A field ``to_dict`` leaves out at its default (``HASHED_WHEN_SET``) was fitted at that default, which
-        the preset may no longer have (a float32 bundle of a preset that now runs bfloat16)."""
+        """The stored extraction config, with runtime fields (device, batch_size) set by the caller."""
         try:
-            return ExtractionConfig.preset(self.preset, **{**HASHED_WHEN_SET, **self.extraction, **runtime})
+            return ExtractionConfig.stored(self.preset, self.extraction, **runtime)
         except (TypeError, ValueError) as error:
             raise BundleError(
                 f"the bundle's extraction config does not fit this mulde-vad ({error}); refit it with `mulde-vad fit`"

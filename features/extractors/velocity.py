@@ -36,9 +36,8 @@ def orientation_histogram(flow: torch.Tensor, bins: int) -> torch.Tensor:
     """
     crops = flow.detach().cpu().numpy()
     n, _, height, width = crops.shape
-    magnitude = np.abs(crops[:, 0]).reshape(n, -1) + np.abs(crops[:, 1]).reshape(n, -1)
     if bins == 1:
-        return torch.from_numpy(magnitude.mean(1, keepdims=True))
+        return torch.from_numpy(_l1_magnitude(crops).mean(1, keepdims=True))
     hist = np.empty((n, bins), np.float64)
     offsets = np.arange(HISTOGRAM_CHUNK)[:, None] * bins  # one bincount for every crop's bins
     for start in range(0, n, HISTOGRAM_CHUNK):
@@ -49,9 +48,14 @@ def orientation_histogram(flow: torch.Tensor, bins: int) -> torch.Tensor:
         angle *= np.float32(bins / (2 * math.pi))
         index = np.minimum(angle.astype(np.intp), bins - 1)  # an angle of exactly 2π falls in the last bin
         index += offsets[:k]
-        weights = magnitude[start : start + k].ravel()
+        weights = _l1_magnitude(part).ravel()
         hist[start : start + k] = np.bincount(index.ravel(), weights, minlength=k * bins).reshape(k, bins)
     return torch.from_numpy((hist / (height * width)).astype(crops.dtype))
+
+
+def _l1_magnitude(crops: np.ndarray) -> np.ndarray:
+    """(n, 2, h, w) flow → (n, h·w) |u| + |v|."""
+    return (np.abs(crops[:, 0]) + np.abs(crops[:, 1])).reshape(len(crops), -1)
 
 
 @register("velocity")
