@@ -235,6 +235,20 @@ def test_yolo_from_yaml_runs_batched_with_class_filter(weights: str) -> None:
             assert d.keypoints is not None and d.keypoints.shape == (len(d.boxes), 17, 2)
 
 
+def test_cpu_yolo_runs_on_onnxruntime_with_torch_s_predictions_at_any_input_size() -> None:
+    """At float32 on the CPU the network runs through onnxruntime, exported once at one size: its predictions
+    (boxes in pixels, class scores) equal torch's at other batch sizes and input sides too."""
+    torch.manual_seed(0)
+    detector = YoloDetector("yolov8n.yaml", confidence=0.0, image_size=64, device="cpu")
+    network = detector.model.model
+    assert "forward" in vars(network)  # routed through onnxruntime, not the class's torch forward
+    for shape in [(1, 3, 64, 96), (3, 3, 256, 160)]:
+        images = torch.rand(shape)
+        with torch.inference_mode():
+            expected = type(network).forward(network.eval(), images)[0]
+        np.testing.assert_allclose(network(images).numpy(), expected.numpy(), atol=1e-3, rtol=1e-4)
+
+
 def test_yolo_leaves_the_callers_torch_threads_as_they_were() -> None:
     """ultralytics' first predict sets torch's threads to the cores − 1 (one core of two) in the calling
     thread; the detector puts back what the caller had."""

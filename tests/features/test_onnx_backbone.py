@@ -13,8 +13,9 @@ from mulde_vad.features import precision
 from mulde_vad.features.batch import ObjectBatch
 from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extractors import build_extractor
-from mulde_vad.features.extractors.backbone import OnnxEncoder, OpenVinoEncoder, cpu_runtime
+from mulde_vad.features.extractors.backbone import OpenVinoEncoder, cpu_runtime
 from mulde_vad.features.extractors.embedding import CPU_BATCH_STEP, ENCODE_CHUNK, CropEncoder
+from mulde_vad.features.onnx_runtime import OnnxModel
 from mulde_vad.storage.schema import ObjectTable
 
 
@@ -108,7 +109,7 @@ def test_bf16_on_a_cpu_without_native_bfloat16_runs_fp32_and_warns_once(
     monkeypatch.setattr(precision, "native_bf16", lambda: False)
     precision._warn_emulated.cache_clear()
     assert not precision.cpu_bf16("bf16", "cpu")
-    assert isinstance(cpu_runtime(_mean_onnx(tmp_path / "mean.onnx", 8), "bf16"), OnnxEncoder)
+    assert isinstance(cpu_runtime(_mean_onnx(tmp_path / "mean.onnx", 8), "bf16"), OnnxModel)
     warnings = [r for r in caplog.records if "no native bfloat16" in r.getMessage()]
     assert len(warnings) == 1 and "cpu_precision=fp32" in warnings[0].getMessage()
     monkeypatch.setattr(precision, "native_bf16", lambda: True)

@@ -65,3 +65,19 @@ def test_bf16_yolo_finds_the_same_boxes_as_fp32_on_real_frames() -> None:
     assert len(best) == sum(len(a.boxes) for a in fp32) >= 50  # every frame with a box kept one in bf16
     assert (best >= 0.9).mean() >= 0.95 and np.median(best) >= 0.98
     assert abs(sum(len(b.boxes) for b in bf16) - len(best)) <= 0.05 * len(best)
+
+
+def test_onnxruntime_yolo_finds_torch_s_boxes_on_real_frames() -> None:
+    """The CPU detector (YOLOv8n through onnxruntime) returns the boxes of ultralytics' own torch run."""
+    from mulde_vad.features.decode import open_video
+    from mulde_vad.features.detection import YoloDetector, load_yolo
+
+    frames = next(open_video(Path(ASSETS) / "video" / "vtest.avi").iter_batches(16)).frames
+    weights = Path(ASSETS) / "yolo" / "yolov8n.pt"
+    found = YoloDetector(weights, device="cpu")(frames)
+    bgr = [np.ascontiguousarray(frame[..., ::-1]) for frame in frames]
+    expected = load_yolo(str(weights)).predict(bgr, conf=0.5, device="cpu", verbose=False)
+    assert sum(len(f.boxes) for f in found) >= 50
+    for ours, theirs in zip(found, expected, strict=True):
+        np.testing.assert_allclose(ours.boxes, theirs.boxes.xyxy.numpy(), atol=1e-2)
+        np.testing.assert_allclose(ours.confidence, theirs.boxes.conf.numpy(), atol=1e-4)
