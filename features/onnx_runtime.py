@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 Runtime = TypeVar("Runtime")
 
-#: Two threads exporting at once corrupt each other's graphs: exports run one at a time in a process.
+#: Two threads exporting at once corrupt each other's graphs: ``cached_export`` exports one at a time.
 _EXPORT_LOCK = threading.Lock()
 
 
@@ -63,7 +63,7 @@ class OnnxModel:
 def export_onnx(model: nn.Module, example: torch.Tensor, dynamic_shapes: dict[int, object]) -> bytes:
     """``model`` exported by ``torch.export`` to ONNX, serialised; ``dynamic_shapes`` maps the example's free
     axes to ``torch.export.Dim`` expressions (the batch axis: ``{0: Dim("n")}``)."""
-    with _EXPORT_LOCK, torch.inference_mode(False):
+    with torch.inference_mode(False):
         program = torch.onnx.export(
             model.eval(), (example,), dynamo=True, dynamic_shapes=(dynamic_shapes,), verbose=False
         )
@@ -91,22 +91,30 @@ def cached_export(
     runtime: Callable[[Path], Runtime],
 ) -> Runtime:
     """``runtime`` (e.g. ``OnnxModel``) on ``model``'s ONNX file in the cache, exported first when absent or
-    when the cached file cannot be read (``runtime`` raised ValueError)."""
+    when the cached file cannot be read (``runtime`` raised ValueError). Threads that miss the cache together
+    export once: the second finds the first one's file."""
     path = cache_dir() / "onnx" / f"{type(model).__name__}-{export_key(model, example, dynamic_shapes)}.onnx"
     if path.is_file():
         try:
             return runtime(path)
         except ValueError as error:
             log.warning("%s; exporting it again", error)
-    onnx = export_onnx(model, example, dynamic_shapes)
+            path.unlink(missing_ok=True)
+    with _EXPORT_LOCK:
+        if not path.is_file():
+            _write_atomically(path, export_onnx(model, example, dynamic_shapes))
+    return runtime(path)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, never half-written: a temporary file beside it, then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         os.fchmod(handle, 0o644)  # as any other file in the cache, not mkstemp's owner-only mode
         with os.fdopen(handle, "wb") as out:
-            out.write(onnx)
+            out.write(data)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    return runtime(path)

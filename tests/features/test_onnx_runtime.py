@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,12 @@ def test_a_cached_file_the_runtime_cannot_read_is_exported_again(
         _assert_runs_as(_build(model), model)
     assert len(exports) == 2 and any(str(cached) in r.getMessage() for r in caplog.records)
     _assert_runs_as(OnnxModel(cached, threads=1), model)  # the file was replaced by a good export
+
+
+def test_threads_that_miss_the_cache_together_export_once(exports: list[nn.Module]) -> None:
+    model = nn.Conv2d(3, 2, 1)
+    with ThreadPoolExecutor(2) as pool:
+        runtimes = list(pool.map(lambda _: _build(model), range(2)))
+    assert len(exports) == 1
+    for runtime in runtimes:
+        _assert_runs_as(runtime, model)
