@@ -9,6 +9,7 @@ from typing import Any, Literal
 import torch
 
 from mulde_vad.features.foreground import FOREGROUND_PRESETS, ForegroundParams
+from mulde_vad.features.precision import cpu_bf16
 
 # Fields that change how fast (or from where) a result is computed, not the result: left out of the stage hash.
 RUNTIME_FIELDS = ("device", "batch_size", "allow_download")
@@ -41,7 +42,8 @@ class ExtractionConfig:
         natively (AVX512-BF16, AMX). The MobileNetV2 features of a crop move by a median 22%, as much as a
         half-pixel shift of its box does; on real Ped2 the fused AUC of simple scorers rose by 0.3-0.9
         and single types moved by up to ±2 points (docs/benchmarks.md). A CPU without native bfloat16 runs
-        float32 and warns. On CUDA the encoders run at float16 whatever this says.
+        float32 and warns, and ``resolved()`` says "fp32" there (store keys and bundles use it). On CUDA the
+        encoders run at float16 whatever this says.
     min_box_area / cover_threshold: AI-VAD's area filter and overlap removal for detector boxes.
     foreground*: AI-VAD's frame-difference boxes for moving objects the detector missed.
     whole_frame_fallback: a frame with no box contributes the whole frame as one object (AI-VAD).
@@ -144,6 +146,16 @@ class ExtractionConfig:
                 raise ValueError("the 'video' extractor needs video_backbone (e.g. 'r3d_18' or 'torchscript')")
             if self.stride != 1:
                 raise ValueError("frame-centric extraction needs stride=1: one feature row per frame")
+
+    def resolved(self) -> ExtractionConfig:
+        """This config as this machine computes it: ``cpu_precision`` "bf16" becomes "fp32" on a CPU without
+        native bfloat16, where it runs float32 anyway (``features.precision``; it warns once). Stores and
+        bundles are keyed by it, so float32 features are never filed as bfloat16 ones, nor served to a
+        machine that would compute bfloat16."""
+        device = resolve_device(self.device)
+        if self.cpu_precision == "bf16" and device.type == "cpu" and not cpu_bf16(self.cpu_precision, device):
+            return dataclasses.replace(self, cpu_precision="fp32")
+        return self
 
     @property
     def kind(self) -> Literal["object", "frame"]:

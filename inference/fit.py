@@ -182,6 +182,7 @@ def fit_bundle(
     each video held and what threshold came out.
     """
     options = options or FitOptions()
+    config = config.resolved()  # the bundle records the precision its features were computed at
     if not sources:
         raise ValueError("fit needs at least one normal training video")
     if config.stride != 1:

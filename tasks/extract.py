@@ -53,11 +53,11 @@ def check_weights(config: ExtractionConfig) -> None:
 
 
 def extract_key(config: ExtractionConfig) -> dict[str, Any]:
-    """The extraction config with each local weights file replaced by its content hash (not its path).
-
-    A hub name its library downloads stays keyed by that name.
+    """The extraction config as this machine computes it (``ExtractionConfig.resolved``: bf16 asked for on a
+    CPU without it is keyed fp32, what its features are), each local weights file replaced by its content
+    hash (not its path). A hub name its library downloads stays keyed by that name.
     """
-    values = config.to_dict()
+    values = config.resolved().to_dict()
     for field_name, path in weight_files(config).items():
         values[field_name] = f"sha256:{file_digest(path)}"
     return stage_key(STAGE, values)

@@ -138,3 +138,18 @@ def test_cpu_chunks_pad_to_few_batch_shapes_and_drop_the_padding(n: int) -> None
     np.testing.assert_allclose(rows, expected, rtol=1e-6)
     assert all(size <= ENCODE_CHUNK["cpu"] and size % CPU_BATCH_STEP == 0 for size in seen)
     assert sum(seen) - n < CPU_BATCH_STEP
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_a_config_resolves_to_the_precision_this_cpu_computes_and_is_keyed_by_it(
+    monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    from mulde_vad.tasks.extract import extract_key
+
+    monkeypatch.setattr(precision, "native_bf16", lambda: native)
+    asked = ExtractionConfig.preset("yolo_mobilenet", device="cpu")
+    assert asked.cpu_precision == "bf16"
+    assert asked.resolved().cpu_precision == ("bf16" if native else "fp32")
+    assert ExtractionConfig.preset("ped2_cpu", device="cpu").resolved().cpu_precision == "fp32"
+    fp32_key = extract_key(ExtractionConfig.preset("yolo_mobilenet", device="cpu", cpu_precision="fp32"))
+    assert (extract_key(asked) == fp32_key) is not native  # a store files float32 features as fp32

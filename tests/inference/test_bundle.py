@@ -213,3 +213,28 @@ def test_a_bundle_runs_at_the_precision_it_was_fitted_with_whatever_its_preset_n
     config = ExtractionConfig.preset("yolo_mobilenet", cpu_precision=precision)
     bundle = replace(bundle, preset="yolo_mobilenet", extraction=config.to_dict())
     assert bundle.extraction_config(device="cpu").cpu_precision == precision
+
+
+def test_a_bundle_records_the_precision_its_features_were_computed_at(demo, monkeypatch, caplog):
+    """Fitted with bf16 asked for on a CPU without native bfloat16, the features are float32 and the bundle
+    says so; a bf16 bundle predicting on such a CPU warns that its features differ there."""
+    from demo_footage import TINY_MULDE
+
+    from mulde_vad.features import precision
+    from mulde_vad.inference.fit import FitOptions, fit_bundle
+    from mulde_vad.inference.predict import Predictor
+
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    config = ExtractionConfig.preset("weightfree", cpu_precision="bf16", device="cpu")
+    videos = sorted((demo / "train").iterdir())[:2]
+    options = FitOptions(mulde_params={**TINY_MULDE, "max_steps": 5}, folds=2)
+    bundle = fit_bundle(videos, "weightfree", config, options, log=lambda _: None)
+    assert bundle.extraction_config(device="cpu").cpu_precision == "fp32"
+    assert not any("fitted on bfloat16" in r.getMessage() for r in caplog.records)
+    Predictor(bundle)
+    assert not any("fitted on bfloat16" in r.getMessage() for r in caplog.records)
+
+    bf16_bundle = replace(bundle, extraction={**bundle.extraction, "cpu_precision": "bf16"})
+    predictor = Predictor(bf16_bundle)
+    assert predictor.config.cpu_precision == "fp32"
+    assert any("fitted on bfloat16 features" in r.getMessage() for r in caplog.records)
