@@ -102,6 +102,7 @@ def cached_export(
             path.unlink(missing_ok=True)
     with _EXPORT_LOCK:
         if not path.is_file():
+            log.info("exporting %s to ONNX for onnxruntime, once for this network: %s", type(model).__name__, path)
             _write_atomically(path, export_onnx(model, example, dynamic_shapes))
     return runtime(path)
 
