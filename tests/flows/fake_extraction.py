@@ -29,6 +29,9 @@ class FakeConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def resolved(self) -> FakeConfig:
+        return self  # no precision to resolve: computed the same on every machine
+
 
 FAIL_ON: set[str] = set()  # video ids whose extraction raises
 FAIL_ERROR: type[Exception] = RuntimeError  # what it raises (a transient error unless a test says otherwise)
