@@ -24,35 +24,18 @@ import numpy as np
 from mulde_vad.features import detection
 from mulde_vad.features.config import ExtractionConfig
 from mulde_vad.features.extract import ObjectPipeline, build_pipeline, extract_video
-from mulde_vad.storage.schema import FrameChunk, ObjectChunk
+from mulde_vad.inference.fit import MemorySink
+
+Rows = dict[str, np.ndarray]
 
 
-class Collected:
-    """A feature sink that keeps every chunk in memory (a Ped2 video is a few thousand rows)."""
-
-    def __init__(self) -> None:
-        self.chunks: list[ObjectChunk] = []
-
-    def append_objects(self, chunk: ObjectChunk) -> None:
-        self.chunks.append(chunk)
-
-    def append_frames(self, chunk: FrameChunk) -> None:
-        raise TypeError("an object preset writes no frame rows")
-
-    def finish(self, n_frames: int) -> None:
-        pass
-
-    def boxes(self) -> np.ndarray:
-        return np.concatenate([chunk.objects.boxes for chunk in self.chunks])
-
-    def features(self) -> dict[str, np.ndarray]:
-        return {name: np.concatenate([c.features[name] for c in self.chunks]) for name in self.chunks[0].features}
-
-
-def extract(video: Path, config: ExtractionConfig, pipeline: ObjectPipeline) -> Collected:
-    sink = Collected()
+def extract(video: Path, config: ExtractionConfig, pipeline: ObjectPipeline) -> tuple[np.ndarray, Rows]:
+    """Every object's box and feature rows of ``video``, in extraction order."""
+    sink = MemorySink()
     extract_video(video, config, sink, pipeline=pipeline)
-    return sink
+    boxes = np.concatenate([chunk.objects.boxes for chunk in sink.objects])
+    names = sink.objects[0].features
+    return boxes, {name: np.concatenate([chunk.features[name] for chunk in sink.objects]) for name in names}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,16 +60,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.preset}, float32: YOLO through onnxruntime against YOLO in torch")
     for video in args.videos:
         source = args.ped2 / "testing" / "frames" / video
-        ours, reference = extract(source, config, onnxruntime), extract(source, config, torch)
-        boxes, expected = ours.boxes(), reference.boxes()
+        (boxes, features), (expected, reference) = (extract(source, config, p) for p in (onnxruntime, torch))
         print(f"test {video}: {len(boxes)} objects through onnxruntime, {len(expected)} in torch", end="")
         if boxes.shape != expected.shape:
             print(": different objects, rows not compared")
             continue
         print(f", boxes within {np.abs(boxes - expected).max():.1e} px")
-        reference_features = reference.features()
-        for name, rows in ours.features().items():
-            base = reference_features[name]
+        for name, rows in features.items():
+            base = reference[name]
             relative = np.linalg.norm(rows - base, axis=1) / np.maximum(np.linalg.norm(base, axis=1), 1e-12)
             print(f"  {name}: relative L2 max {relative.max():.1e}, median {np.median(relative):.1e}")
 
