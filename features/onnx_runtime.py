@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from mulde_vad.features.weights import cache_dir
+from mulde_vad.storage.shards import temp_path_for
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class OnnxModel:
 
     ``model`` is a file or the serialised model itself. Worker threads sleep rather than spin between
     operators (``allow_spinning`` 0): spinning threads take the cores that decoding and detection of the
-    next batch need on a small machine. ``run`` is thread-safe.
+    next batch need on a small machine. Calls are thread-safe.
     """
 
     def __init__(self, model: Path | bytes, threads: int) -> None:
@@ -108,14 +108,12 @@ def cached_export(
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """``data`` at ``path``, never half-written: a temporary file beside it, then renamed over it."""
+    """``data`` at ``path``, never half-written: a temporary sibling (the store's naming), then renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    temp = temp_path_for(path)
     try:
-        os.fchmod(handle, 0o644)  # as any other file in the cache, not mkstemp's owner-only mode
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
+        temp.write_bytes(data)
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise

@@ -13,6 +13,7 @@ from torch import nn
 
 from mulde_vad.features import onnx_runtime
 from mulde_vad.features.onnx_runtime import OnnxModel, cached_export
+from mulde_vad.storage.shards import TEMP_SUFFIX
 
 BATCH = {0: torch.export.Dim("n")}
 
@@ -47,7 +48,7 @@ def test_a_network_is_exported_once_and_a_changed_one_again(tmp_path: Path, expo
         model.weight.add_(1.0)
     _assert_runs_as(_build(model), model)  # new weights: a new export, never the stale file
     assert len(exports) == 2 and len(list((tmp_path / "onnx").glob("*.onnx"))) == 2
-    assert not list((tmp_path / "onnx").glob("*.tmp"))  # written atomically
+    assert not list((tmp_path / "onnx").glob(f"*{TEMP_SUFFIX}"))  # written atomically
 
 
 def test_a_cached_file_the_runtime_cannot_read_is_exported_again(
